@@ -1,0 +1,5 @@
+"""Run the CLI as `python -m empower_cli`."""
+
+from empower_cli.cli import main
+
+main()

@@ -1,0 +1,184 @@
+"""`empower case new|show|list`: open a case and look at cases.
+
+The workflow steps (queue, cosign, object, approve, deny, outcome) live in
+`cli/workflow.py` and register on the same `case` group.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from empower_cli.cli.common import (
+    CaseId,
+    JsonOption,
+    handle_errors,
+    print_json,
+    session,
+    wants_json,
+)
+
+app = typer.Typer(help="Open, inspect and settle cases.", no_args_is_help=True)
+
+Opt = typer.Option
+
+
+@app.command("new")
+def new(
+    ctx: typer.Context,
+    customer: Annotated[str | None, Opt("--customer", help="Customer id.", show_default=False)] = None,
+    segment: Annotated[str | None, Opt("--segment", help="Customer segment (e.g. vip).", show_default=False)] = None,
+    case_type: Annotated[str | None, Opt("--type", help="Case type from the policy.", show_default=False)] = None,
+    fact: Annotated[list[str] | None, Opt("--fact", help="A fact as NAME=VALUE; repeat for each fact.", show_default=False)] = None,
+    action: Annotated[str | None, Opt("--action", help="The proposed action.", show_default=False)] = None,
+    amount: Annotated[str | None, Opt("--amount", help="Money value of the resolution, e.g. 89.90.", show_default=False)] = None,
+    justification: Annotated[str | None, Opt("--justification", help="Why the exception is fair.", show_default=False)] = None,
+    reaction: Annotated[str | None, Opt("--reaction", help="satisfied, neutral or dissatisfied.", show_default=False)] = None,
+    escalate: Annotated[bool, Opt("--escalate", help="Send the case to a supervisor.")] = False,
+    json: JsonOption = False,
+) -> None:
+    """Decide and record a case: a guided walk-through on a terminal, or every value as flags.
+
+    Example: empower case new --customer C-1001 --type late_return --fact days_since_purchase=20 --fact has_receipt=yes --action refund --amount 89.90 --justification "Long-time customer, item unused, receipt at hand"
+    """  # noqa: E501
+    flags = (customer, case_type, fact, action, amount)
+    with handle_errors(), session(ctx) as s:
+        if all(v is None for v in flags) and not json and sys.stdin.isatty():
+            from empower_cli.cli.walkthrough import walk_through
+
+            raise typer.Exit(walk_through(s, segment=segment, escalate=escalate))
+        from empower_cli.services import CaseInput, decision_json, open_case
+
+        inputs = CaseInput(
+            customer_id=customer, case_type=case_type, facts=parse_fact_flags(fact or []),
+            action=action, amount=amount, segment=segment, justification=justification,
+            reaction=reaction, escalate=escalate,
+        )  # fmt: skip
+        decision = open_case(inputs, policy=s.policy, store=s.store, identity=s.identity(), now=s.now)
+        if wants_json(ctx, json):
+            print_json(decision_json(decision, s.policy))
+            return
+        from empower_cli.render import console, evaluation_panel
+
+        out = console()
+        out.print(evaluation_panel(decision.evaluation, s.policy, title=f"case {decision.case_id}"))
+        from empower_cli.services import next_step
+
+        out.print(f"recorded case [bold]{decision.case_id}[/]; next: {next_step(decision.case_id, decision.evaluation.status)}")
+
+
+def parse_fact_flags(values: list[str]) -> dict[str, str]:
+    from empower_cli.errors import InvalidInput
+
+    facts: dict[str, str] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InvalidInput("--fact", f"expected NAME=VALUE, got {item[:40]!r}")
+        if name.strip() in facts:
+            raise InvalidInput("--fact", f"{name.strip()!r} is given twice")
+        facts[name.strip()] = value
+    return facts
+
+
+@app.command("show")
+def show(ctx: typer.Context, case_id: CaseId, json: JsonOption = False) -> None:
+    """Show one case: facts, rule results, reasons, history and the customer's budget.
+
+    Example: empower case show 42
+    """
+    with handle_errors(), session(ctx) as s:
+        from empower_cli.errors import NotFound
+        from empower_cli.services import budget_json, customer_budget
+
+        case = s.store.get_case(case_id, now=s.now)
+        if case is None:
+            raise NotFound(f"case {case_id} does not exist")
+        events = s.store.events(case_id)
+        budget = customer_budget(case["customer_id"], policy=s.policy, store=s.store, now=s.now)
+        if wants_json(ctx, json):
+            import json as _json
+
+            detail = case_detail_json(case, s.policy.digits)
+            detail["policy_changed"] = case["policy_sha256"] not in (None, s.policy.sha256)
+            detail["events"] = [
+                {k: (_json.loads(e[k]) if k == "payload" else e[k])
+                 for k in ("seq", "at", "kind", "actor", "os_user", "payload", "hash")}
+                for e in events
+            ]  # fmt: skip
+            detail["customer_budget"] = budget_json(budget, s.policy.digits)
+            print_json(detail)
+            return
+        from empower_cli.render import case_detail, console
+
+        console().print(case_detail(case, events, policy=s.policy, budget=budget))
+
+
+@app.command("list")
+def list_cases(
+    ctx: typer.Context,
+    customer: Annotated[str | None, Opt("--customer", help="Only this customer.", show_default=False)] = None,
+    agent: Annotated[str | None, Opt("--agent", help="Only this agent's cases.", show_default=False)] = None,
+    status: Annotated[str | None, Opt("--status", help="approved, pending_cosign, pending_supervisor, denied or expired.", show_default=False)] = None,
+    since: Annotated[str | None, Opt("--since", help="Opened since WHEN: ISO date/time or 30d, 12h.", show_default=False)] = None,
+    limit: Annotated[int, Opt("--limit", help="At most this many, newest first.", min=1)] = 100,
+    json: JsonOption = False,
+) -> None:
+    """List cases, newest first, filtered by customer, agent, status or time.
+
+    Example: empower case list --status pending_cosign --since 7d
+    """
+    with handle_errors(), session(ctx) as s:
+        from empower_cli.errors import InvalidInput
+        from empower_cli.models import STATUSES
+        from empower_cli.timeutil import parse_when
+
+        if status is not None and status not in STATUSES:
+            raise InvalidInput("--status", f"expected one of {', '.join(STATUSES)}, got {status[:40]!r}")
+        start = parse_when(since, now=s.now, field="--since") if since else None
+        cases = s.store.list_cases(now=s.now, customer=customer, agent=agent, status=status,
+                                   since=start, limit=limit)  # fmt: skip
+        if wants_json(ctx, json):
+            print_json([case_summary_json(c, s.policy.digits) for c in cases])
+            return
+        from empower_cli.render import cases_table, console
+
+        out = console()
+        if not cases:
+            out.print("[dim]no cases match[/]")
+            return
+        out.print(cases_table(cases, digits=s.policy.digits))
+
+
+def case_summary_json(case: dict[str, Any], digits: int) -> dict[str, Any]:
+    from empower_cli.money import format_money
+
+    return {
+        "case_id": case["id"], "opened_at": case["opened_at"], "customer_id": case["customer_id"],
+        "agent": case["agent"], "case_type": case["case_type"], "action": case["action"],
+        "amount": format_money(case["amount"], digits),
+        "discretionary_amount": format_money(case["discretionary_amount"], digits),
+        "status": case["effective_status"], "imported": bool(case["imported"]),
+    }  # fmt: skip
+
+
+def case_detail_json(case: dict[str, Any], digits: int) -> dict[str, Any]:
+    import json
+
+    from empower_cli.money import format_money
+
+    detail = case_summary_json(case, digits)
+    detail.update({
+        "segment": case["segment"], "in_policy": bool(case["in_policy"]),
+        "held": format_money(case["held_amount"], digits), "expires_at": case["expires_at"],
+        "settled_at": case["settled_at"], "facts": json.loads(case["facts"]),
+        "rules": json.loads(case["rules"]), "reasons": json.loads(case["reasons"]),
+        "justification": case["justification"], "reaction": case["reaction"],
+        "retained": None if case["retained"] is None else bool(case["retained"]),
+        "cosigner": case["cosigner"], "supervisor": case["supervisor"],
+        "policy_version": case["policy_version"], "policy_sha256": case["policy_sha256"],
+        "external_id": case["external_id"], "today_status": case["today_status"],
+    })  # fmt: skip
+    return detail

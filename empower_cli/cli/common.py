@@ -1,0 +1,139 @@
+"""What every command shares: option types, the global settings, error handling and
+the session (policy, store, identity) a command works in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from empower_cli.errors import EmpowerError, PolicyError
+
+if TYPE_CHECKING:
+    from empower_cli.config import Identity
+    from empower_cli.models import Policy
+    from empower_cli.store import Store
+
+PolicyOption = Annotated[
+    Path | None,
+    typer.Option("--policy", envvar="EMPOWER_POLICY", show_default=False,
+                 help="Policy file [default: policies.toml here or in the nearest parent]."),
+]  # fmt: skip
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", envvar="EMPOWER_DB", show_default=False,
+                 help="SQLite database [default: data/empower.db beside the policy file]."),
+]  # fmt: skip
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Machine-readable JSON on stdout.")
+]
+CaseId = Annotated[int, typer.Argument(help="The case number, as printed by `case new`.", min=1)]
+
+
+@dataclass
+class Settings:
+    """The global options, kept on the root context for every command."""
+
+    policy: Path | None = None
+    db: Path | None = None
+    json: bool = False
+
+
+def settings(ctx: typer.Context) -> Settings:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, Settings) else Settings()
+
+
+def wants_json(ctx: typer.Context, local: bool) -> bool:
+    return local or settings(ctx).json
+
+
+@contextmanager
+def handle_errors() -> Iterator[None]:
+    """Turn every failure into a one-line message on stderr and the SPEC §5 exit code."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except EmpowerError as e:
+        print_error(str(e))
+        if isinstance(e, PolicyError):
+            for problem in e.problems:
+                print_error(problem, prefix="  ")
+        raise typer.Exit(e.exit_code) from None
+    except KeyboardInterrupt:
+        print_error("interrupted: nothing was recorded")
+        raise typer.Exit(130) from None
+    except Exception as e:  # the last resort of SPEC §5: exit 1, one line
+        if os.environ.get("EMPOWER_DEBUG") == "1":
+            raise
+        print_error(f"internal error: {type(e).__name__}: {e} (set EMPOWER_DEBUG=1 for details)")
+        raise typer.Exit(1) from None
+
+
+def print_error(message: str, *, prefix: str = "error: ") -> None:
+    from empower_cli.render import visible
+
+    sys.stderr.write(f"{prefix}{visible(message)}\n")
+    sys.stderr.flush()
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+@dataclass
+class Session:
+    """The policy, the store and the acting identity of one command run."""
+
+    policy: Policy
+    policy_path: Path
+    db_path: Path
+    now: dt.datetime
+    _store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            from empower_cli.store import Store
+
+            self._store = Store(self.db_path)
+        return self._store
+
+    def identity(self) -> Identity:
+        from empower_cli.config import identify
+
+        return identify(self.policy)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+@contextmanager
+def session(ctx: typer.Context) -> Iterator[Session]:
+    """Load the policy and locate the database for a command (errors handled by caller)."""
+    from empower_cli.config import database_path, find_policy
+    from empower_cli.policy import load_policy
+    from empower_cli.timeutil import utcnow
+
+    opts = settings(ctx)
+    policy_path = find_policy(opts.policy)
+    policy = load_policy(policy_path)
+    s = Session(policy, policy_path, database_path(opts.db, policy_path), utcnow())
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+

@@ -1,0 +1,52 @@
+"""`empower customer show`: a customer's budget and recent cases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from empower_cli.cli.common import JsonOption, handle_errors, print_json, session, wants_json
+
+app = typer.Typer(help="Customers and their discretion budgets.", no_args_is_help=True)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    customer_id: Annotated[str, typer.Argument(help="The customer id.", show_default=False)],
+    json: JsonOption = False,
+) -> None:
+    """Budget limit, spent, held and remaining for one customer, with recent cases.
+
+    Example: empower customer show C-1001
+    """
+    with handle_errors(), session(ctx) as s:
+        from empower_cli.evaluate import clean_id
+        from empower_cli.services import budget_json, customer_budget
+
+        customer = clean_id(customer_id, field="customer")
+        budget = customer_budget(customer, policy=s.policy, store=s.store, now=s.now)
+        cases = s.store.list_cases(now=s.now, customer=customer, limit=20)
+        segment = s.store.customer_segment(customer)
+        if wants_json(ctx, json):
+            from empower_cli.cli.case import case_summary_json
+
+            print_json({"customer_id": customer, "segment": segment,
+                        "window_days": s.policy.budget.window_days,
+                        "budget": budget_json(budget, s.policy.digits),
+                        "discretionary_cases": budget.count,
+                        "cases": [case_summary_json(c, s.policy.digits) for c in cases]})  # fmt: skip
+            return
+        from empower_cli.render import cases_table, console, money_line, safe
+
+        out = console()
+        seg = f" ({safe(segment)})" if segment else ""
+        out.print(f"[bold]customer {safe(customer)}[/]{seg} — last {s.policy.budget.window_days} days")
+        out.print(money_line(budget, s.policy.digits, s.policy.currency))
+        out.print(f"discretionary cases in the window: {budget.count}"
+                  + (f" of {s.policy.budget.max_cases}" if s.policy.budget.max_cases else ""))  # fmt: skip
+        if cases:
+            out.print(cases_table(cases, digits=s.policy.digits))
+        else:
+            out.print("[dim]no cases recorded for this customer[/]")

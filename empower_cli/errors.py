@@ -1,0 +1,81 @@
+"""Errors named after the business, each carrying the exit code of SPEC §5.
+
+The CLI catches `EmpowerError` in one place and turns it into a one-line message.
+"""
+
+from __future__ import annotations
+
+
+class EmpowerError(Exception):
+    """Base class: a one-line message for the user and the exit code to use."""
+
+    exit_code = 1
+
+
+class InvalidInput(EmpowerError):
+    """Bad usage or input (exit 2). The message names the field."""
+
+    exit_code = 2
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+
+class PolicyError(EmpowerError):
+    """The policy file is missing, unsafe or invalid (exit 3)."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        self.problems = problems
+        super().__init__(message)
+
+
+class NotAllowed(EmpowerError):
+    """The acting login may not do this (exit 4)."""
+
+    exit_code = 4
+
+
+class UnknownLogin(NotAllowed):
+    def __init__(self, login: str) -> None:
+        super().__init__(
+            f"login {login!r} has no role in [agents] and the policy has no default_role"
+        )
+
+
+class SelfCosign(NotAllowed):
+    def __init__(self) -> None:
+        super().__init__("You cannot co-sign or object to your own case.")
+
+
+class SelfApproval(NotAllowed):
+    def __init__(self) -> None:
+        super().__init__("You cannot approve or deny your own case.")
+
+
+class NotFound(EmpowerError):
+    """An unknown case, customer or file (exit 5)."""
+
+    exit_code = 5
+
+
+class Conflict(EmpowerError):
+    """The case's state does not allow this, or the database stayed busy (exit 6)."""
+
+    exit_code = 6
+
+
+class DatabaseBusy(Conflict):
+    def __init__(self) -> None:
+        super().__init__(
+            "the database stayed busy past the retry limit; nothing was recorded, try again"
+        )
+
+
+class StoreError(EmpowerError):
+    """The database file cannot be used (corrupt, newer schema, read-only): exit 1."""
+
+    exit_code = 1

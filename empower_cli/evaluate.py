@@ -1,0 +1,288 @@
+"""The decision, SPEC §4: validate a raw proposal, then evaluate it. Pure.
+
+`validate_proposal` is the one validation path (live cases, import, simulation);
+`evaluate` never reads the clock or the database: `now` and the budget are passed in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+
+from empower_cli.errors import InvalidInput
+from empower_cli.models import (
+    REACTIONS,
+    BudgetState,
+    Evaluation,
+    Fact,
+    FactValue,
+    Policy,
+    Proposal,
+    Reaction,
+    Role,
+    Rule,
+    RuleResult,
+    RuleResultKind,
+    Status,
+)
+from empower_cli.money import format_money, parse_money
+
+MAX_ID_CHARS = 200
+MAX_TEXT_CHARS = 10_000
+_TRUE = ("true", "yes", "y", "1")
+_FALSE = ("false", "no", "n", "0")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def clean_text(value: str, *, field: str, max_chars: int = MAX_TEXT_CHARS,
+               single_line: bool = False) -> str:  # fmt: skip
+    """Refuse text that cannot be stored and shown faithfully; return it unchanged otherwise."""
+    if len(value) > max_chars:
+        raise InvalidInput(field, f"is {len(value)} characters long; at most {max_chars} are allowed")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(field, "is not valid UTF-8 text") from None
+    bad = _CONTROL.search(value) or (single_line and re.search(r"[\n\t]", value))
+    if bad:
+        raise InvalidInput(field, f"contains a control character (U+{ord(bad.group(0)):04X})")
+    return value
+
+
+def clean_id(value: str | None, *, field: str) -> str:
+    """An identifier (customer, agent, segment): one line of visible text."""
+    if value is None or not value.strip():
+        raise InvalidInput(field, "is required")
+    return clean_text(value, field=field, max_chars=MAX_ID_CHARS, single_line=True)
+
+
+def parse_fact_value(fact: Fact, raw: str, *, digits: int = 2) -> FactValue:
+    """Parse one fact typed as text (a flag, a prompt answer, a CSV cell)."""
+    field = f"fact {fact.name}"
+    text = raw.strip()
+    value: FactValue
+    if fact.type == "int":
+        if not re.fullmatch(r"[+-]?\d{1,18}", text, flags=re.ASCII):
+            raise InvalidInput(field, f"expected a whole number, got {_show(text)}")
+        value = int(text)
+    elif fact.type == "money":
+        value = parse_money(text, field=field, digits=digits)
+    elif fact.type == "bool":
+        if text.lower() not in _TRUE + _FALSE:
+            raise InvalidInput(field, f"expected yes or no, got {_show(text)}")
+        return text.lower() in _TRUE
+    elif fact.type == "choice":
+        match = [c for c in fact.choices if c.lower() == text.lower()]
+        if not match:
+            raise InvalidInput(field, f"expected one of {', '.join(fact.choices)}, got {_show(text)}")
+        return match[0]
+    elif fact.type == "date":
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text, flags=re.ASCII):
+            raise InvalidInput(field, f"expected a date YYYY-MM-DD, got {_show(text)}")
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            raise InvalidInput(field, f"{text} is not a real date") from None
+    else:
+        return clean_text(raw, field=field, max_chars=2000)
+    shown = (lambda v: format_money(v, digits)) if fact.type == "money" else str
+    if fact.min is not None and value < fact.min:
+        raise InvalidInput(field, f"must be at least {shown(fact.min)}, got {shown(value)}")
+    if fact.max is not None and value > fact.max:
+        raise InvalidInput(field, f"must be at most {shown(fact.max)}, got {shown(value)}")
+    return value
+
+
+def fact_to_text(value: FactValue, fact: Fact, digits: int = 2) -> str:
+    """The inverse of parse_fact_value: how a fact is stored in JSON and shown."""
+    if fact.type == "money" and isinstance(value, int) and not isinstance(value, bool):
+        return format_money(value, digits)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def validate_proposal(
+    policy: Policy,
+    *,
+    agent: str,
+    customer_id: str | None,
+    case_type: str | None,
+    facts: Mapping[str, str],
+    action: str | None,
+    amount: str | None,
+    segment: str | None = None,
+    justification: str | None = None,
+    reaction: str | None = None,
+    escalate: bool = False,
+) -> Proposal:
+    """Step 1 of SPEC §4: turn text inputs into a typed Proposal or raise InvalidInput."""
+    customer = clean_id(customer_id, field="customer")
+    if case_type is None or not case_type:
+        raise InvalidInput("type", f"is required; one of {', '.join(policy.case_types)}")
+    ctype = policy.case_types.get(case_type)
+    if ctype is None:
+        raise InvalidInput("type", f"unknown case type {_show(case_type)}; one of {', '.join(policy.case_types)}")
+    for name in facts:
+        if ctype.fact(name) is None:
+            known = ", ".join(f.name for f in ctype.facts) or "none"
+            raise InvalidInput(f"fact {_show(name)}", f"is not a fact of {ctype.id} (facts: {known})")
+    typed: dict[str, FactValue] = {}
+    for fact in ctype.facts:
+        if fact.name not in facts:
+            raise InvalidInput(f"fact {fact.name}", f"is required ({fact.ask})")
+        typed[fact.name] = parse_fact_value(fact, facts[fact.name], digits=policy.digits)
+    if not action:
+        raise InvalidInput("action", f"is required; one of {', '.join(ctype.actions)}")
+    if action not in ctype.actions:
+        raise InvalidInput("action", f"{_show(action)} is not an action for {ctype.id}; one of {', '.join(ctype.actions)}")
+    if amount is None:
+        raise InvalidInput("amount", "is required")
+    cents = parse_money(amount, field="amount", digits=policy.digits)
+    if segment is not None:
+        segment = clean_id(segment, field="segment")
+    if reaction is not None and reaction not in REACTIONS:
+        raise InvalidInput("reaction", f"expected one of {', '.join(REACTIONS)}, got {_show(reaction)}")
+    text = clean_text(justification or "", field="justification")
+    return Proposal(
+        agent=clean_id(agent, field="agent"),
+        customer_id=customer,
+        case_type=ctype.id,
+        facts=typed,
+        action=action,
+        amount=cents,
+        segment=segment,
+        justification=text,
+        reaction=reaction if reaction is None else _reaction(reaction),
+        escalate=escalate,
+    )
+
+
+def _reaction(value: str) -> Reaction:
+    assert value in REACTIONS
+    return value  # type: ignore[return-value]
+
+
+def evaluate_rule(rule: Rule, value: FactValue, *, now: dt.datetime) -> RuleResultKind:
+    """pass (within the standard), bent (within the bend limit) or blocked."""
+    if rule.op == "equals":
+        return "pass" if value == rule.standard else "blocked"
+    if rule.op == "one_of":
+        assert isinstance(rule.standard, tuple)
+        return "pass" if value in rule.standard else "blocked"
+    if rule.op == "max_age_days":
+        assert isinstance(value, dt.date)
+        measured: object = (now.date() - value).days
+    else:
+        measured = value
+    assert isinstance(measured, int) and isinstance(rule.standard, int)
+    beyond = (lambda limit: measured < limit) if rule.op == "min" else (lambda limit: measured > limit)
+    if not beyond(rule.standard):
+        return "pass"
+    if rule.bendable and isinstance(rule.bend, int) and not beyond(rule.bend):
+        return "bent"
+    return "blocked"
+
+
+def evaluate(
+    proposal: Proposal, policy: Policy, *, role: Role, budget: BudgetState, now: dt.datetime
+) -> Evaluation:
+    """Steps 2-6 of SPEC §4: rule results, status, reasons and the budget effect."""
+    ctype = policy.case_types[proposal.case_type]
+    action = policy.actions[proposal.action]
+    money = lambda cents: format_money(cents, policy.digits)  # noqa: E731
+    results: list[RuleResult] = []
+    reasons: list[str] = []
+    for rule in ctype.rules:
+        result = evaluate_rule(rule, proposal.facts[rule.fact], now=now)
+        results.append(RuleResult(rule.id, result, rule.text))
+        if result != "pass":
+            reasons.append(f"rule {rule.id} {result}: {rule.text}")
+    bent_or_blocked = any(r.result != "pass" for r in results)
+    in_policy = not bent_or_blocked and not action.always_discretionary and action.frontline
+    discretion = 0 if in_policy else proposal.amount
+    if action.always_discretionary:
+        reasons.append(f"action {action.id} is always discretionary")
+
+    supervisor: list[str] = []
+    if any(r.result == "blocked" for r in results):
+        supervisor.append("a rule is blocked: only a supervisor can approve")
+    if ctype.risk == "high" and not in_policy:
+        supervisor.append(f"case type {ctype.id} is high risk and the case is out of policy")
+    if not action.frontline:
+        supervisor.append(f"action {action.id} may only be granted by a supervisor")
+    if discretion > role.max_discretion:
+        supervisor.append(
+            f"discretion {money(discretion)} exceeds the {role.name} role's limit of "
+            f"{money(role.max_discretion)}"
+        )
+    if discretion > budget.remaining:
+        supervisor.append(
+            f"discretion {money(discretion)} exceeds the customer's remaining budget of "
+            f"{money(budget.remaining)}"
+        )
+    max_cases = policy.budget.max_cases
+    if discretion > 0 and max_cases is not None and budget.count >= max_cases:
+        supervisor.append(
+            f"the customer already had {budget.count} discretionary cases in "
+            f"{policy.budget.window_days} days (limit {max_cases})"
+        )
+    if proposal.escalate:
+        supervisor.append("the agent asked to escalate to a supervisor")
+
+    status: Status
+    held = spent = 0
+    if supervisor:
+        status = "pending_supervisor"
+        held = discretion if discretion <= budget.remaining else 0
+        reasons.extend(supervisor)
+    elif discretion > policy.cosign.above:
+        status = "pending_cosign"
+        held = discretion
+        reasons.append(
+            f"discretion {money(discretion)} is above the co-sign threshold of "
+            f"{money(policy.cosign.above)}: a colleague must co-sign"
+        )
+    else:
+        status = "approved"
+        spent = discretion
+        reasons.append("in policy" if in_policy else "within the agent's discretion")
+    after = BudgetState(
+        limit=budget.limit,
+        spent=budget.spent + spent,
+        held=budget.held + held,
+        count=budget.count + (1 if discretion and (held or spent) else 0),
+    )
+    return Evaluation(
+        status=status,
+        in_policy=in_policy,
+        discretionary_amount=discretion,
+        rules=tuple(results),
+        reasons=tuple(reasons),
+        held=held,
+        spent=spent,
+        budget_before=budget,
+        budget_after=after,
+        justification_required=discretion > 0 or status == "pending_supervisor",
+    )
+
+
+def check_justification(proposal: Proposal, evaluation: Evaluation, policy: Policy) -> None:
+    """Refuse a decision that needs a justification and has too short a one."""
+    if not evaluation.justification_required:
+        return
+    need = policy.min_justification_chars
+    have = len(proposal.justification.strip())
+    if have < need:
+        raise InvalidInput(
+            "justification",
+            f"this case uses discretion or escalates, so it needs a justification of at "
+            f"least {need} characters (got {have})",
+        )
+
+
+def _show(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "…")

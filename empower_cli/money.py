@@ -1,0 +1,59 @@
+"""Exact money: decimal text in, integer minor units (cents) inside, text out.
+
+Money never passes through float: a TOML float is only accepted when its shortest
+repr is itself plain decimal text with no more than the currency's minor digits.
+"""
+
+from __future__ import annotations
+
+import re
+
+from empower_cli.errors import InvalidInput
+
+# ISO 4217 minor units for the currencies that differ from the usual 2.
+_MINOR_DIGITS = {
+    "BHD": 3, "CLP": 0, "IQD": 3, "ISK": 0, "JOD": 3, "JPY": 0, "KRW": 0, "KWD": 3,
+    "LYD": 3, "OMR": 3, "PYG": 0, "TND": 3, "UGX": 0, "VND": 0, "XAF": 0, "XOF": 0,
+}  # fmt: skip
+MAX_MINOR_UNITS = 10**15  # far beyond any real discretion; keeps SQLite integers exact
+
+
+def minor_digits(currency: str) -> int:
+    return _MINOR_DIGITS.get(currency.upper(), 2)
+
+
+def parse_money(value: object, *, field: str, digits: int = 2) -> int:
+    """Parse plain decimal text ("12", "12.5", "12.50") into minor units.
+
+    No sign, exponent, thousands separator or more than `digits` decimals.
+    """
+    if isinstance(value, bool):
+        raise InvalidInput(field, f"expected an amount like 12.50, got {value!r}")
+    if isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, float):
+        text = repr(value)
+    elif isinstance(value, str):
+        text = value.strip()
+    else:
+        raise InvalidInput(field, f"expected an amount like 12.50, got {type(value).__name__}")
+    decimals = r"(?:\.\d{1,%d})?" % digits if digits else ""
+    if not re.fullmatch(r"\d{1,16}" + decimals, text, flags=re.ASCII):
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        if digits:
+            hint = f"an exact amount with at most {digits} decimals, like 12.50"
+        else:
+            hint = "a whole amount with no decimals"
+        raise InvalidInput(field, f"expected {hint}, got {shown!r}")
+    whole, _, frac = text.partition(".")
+    cents = int(whole) * 10**digits + (int(frac.ljust(digits, "0")) if digits else 0)
+    if cents > MAX_MINOR_UNITS:
+        raise InvalidInput(field, "amount is too large")
+    return cents
+
+
+def format_money(cents: int, digits: int = 2) -> str:
+    """Format minor units as plain decimal text: 1250 -> "12.50"."""
+    sign = "-" if cents < 0 else ""
+    whole, frac = divmod(abs(cents), 10**digits)
+    return f"{sign}{whole}.{frac:0{digits}d}" if digits else f"{sign}{whole}"

@@ -1,0 +1,206 @@
+"""Everything the terminal shows: verdicts, cases, budgets, the policy as tables.
+
+User text is never interpreted: rich markup is escaped and control characters
+(terminal escapes, bidi overrides) are shown as visible codes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+    from empower_cli.models import BudgetState, Evaluation, Policy
+
+# C0/C1 controls (but newline and tab), DEL, and the bidi/zero-width controls.
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+RESULT_STYLE = {"pass": "green", "bent": "yellow", "blocked": "bold red"}
+STATUS_STYLE = {
+    "approved": "bold green", "pending_cosign": "bold yellow", "pending_supervisor": "bold magenta",
+    "denied": "bold red", "expired": "dim",
+}  # fmt: skip
+
+
+def visible(text: str) -> str:
+    """Show control characters as codes (\\x1b, \\u202e) instead of interpreting them."""
+    def code(m: re.Match[str]) -> str:
+        c = ord(m.group(0))
+        return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+    return _INVISIBLE.sub(code, text)
+
+
+def safe(text: object) -> str:
+    """Visible and markup-escaped: for text placed inside rich markup."""
+    from rich.markup import escape
+
+    return escape(visible(str(text)))
+
+
+def console(*, stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def money_line(budget: BudgetState, digits: int, currency: str) -> str:
+    from empower_cli.money import format_money
+
+    m = lambda c: format_money(c, digits)  # noqa: E731
+    return (f"limit {m(budget.limit)} · spent {m(budget.spent)} · held {m(budget.held)} · "
+            f"[bold]remaining {m(budget.remaining)} {currency}[/]")  # fmt: skip
+
+
+def rules_table(rules: Sequence[Mapping[str, str]]) -> RenderableType:
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    table.add_column("rule")
+    table.add_column("result")
+    table.add_column("text")
+    for r in rules:
+        style = RESULT_STYLE.get(r["result"], "")
+        table.add_row(safe(r["id"]), f"[{style}]{r['result']}[/]", safe(r["text"]))
+    return table
+
+
+def evaluation_panel(ev: Evaluation, policy: Policy, *, title: str = "Evaluation") -> RenderableType:
+    from rich.console import Group
+    from rich.panel import Panel
+
+    from empower_cli.money import format_money
+    from empower_cli.services import rule_json
+
+    digits = policy.digits
+    parts: list[RenderableType] = []
+    if ev.rules:
+        parts.append(rules_table([rule_json(r) for r in ev.rules]))
+    else:
+        parts.append("[dim]no rules for this case type[/]")
+    kind = "in policy" if ev.in_policy else "out of policy"
+    parts.append(f"\n[bold]{kind}[/]; discretionary amount "
+                 f"[bold]{format_money(ev.discretionary_amount, digits)} {policy.currency}[/]")  # fmt: skip
+    effect = (f"holds {format_money(ev.held, digits)}" if ev.held else
+              f"spends {format_money(ev.spent, digits)}" if ev.spent else "does not touch the budget")  # fmt: skip
+    parts.append(f"budget effect: {effect}")
+    parts.append("after: " + money_line(ev.budget_after, digits, policy.currency))
+    style = STATUS_STYLE.get(ev.status, "")
+    parts.append(f"\nverdict: [{style}]{ev.status}[/]")
+    for reason in ev.reasons:
+        parts.append(f"  • {safe(reason)}")
+    if ev.justification_required:
+        parts.append(f"[yellow]needs a justification of at least "
+                     f"{policy.min_justification_chars} characters[/]")  # fmt: skip
+    return Panel(Group(*parts), title=title, expand=False)
+
+
+def case_detail(case: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
+                policy: Policy, budget: BudgetState) -> RenderableType:  # fmt: skip
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.table import Table
+
+    from empower_cli.money import format_money
+
+    m = lambda c: format_money(c, policy.digits)  # noqa: E731
+    status = case["effective_status"]
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    rows: list[tuple[str, str]] = [
+        ("status", f"[{STATUS_STYLE.get(status, '')}]{status}[/]"),
+        ("customer", safe(case["customer_id"]) + (f" ({safe(case['segment'])})" if case["segment"] else "")),
+        ("agent", safe(case["agent"])),
+        ("opened", case["opened_at"]),
+        ("type", safe(case["case_type"])),
+        ("action", safe(case["action"])),
+        ("amount", m(case["amount"])),
+        ("discretion", m(case["discretionary_amount"]) + (" (in policy)" if case["in_policy"] else "")),
+    ]
+    if case["status"] in ("pending_cosign", "pending_supervisor"):
+        rows.append(("hold", f"{m(case['held_amount'])} until {case['expires_at']}"))
+    for key in ("justification", "cosigner", "supervisor", "reaction"):
+        if case.get(key):
+            rows.append((key, safe(case[key])))
+    if case.get("retained") is not None:
+        rows.append(("retained", "yes" if case["retained"] else "no"))
+    if case.get("imported"):
+        rows.append(("imported", f"yes ({safe(case.get('external_id') or '')}); today's policy: "
+                                 f"{case.get('today_status') or '?'}"))  # fmt: skip
+    version = case.get("policy_version") or "?"
+    note = "" if case.get("policy_sha256") in (None, policy.sha256) else (
+        f" [yellow](the policy has changed since: now {safe(policy.version)}; "
+        "the case is settled under the recorded evaluation)[/]")  # fmt: skip
+    rows.append(("policy", safe(version) + note))
+    for key, value in rows:
+        head.add_row(key, value)
+    facts = json.loads(case["facts"])
+    fact_table = Table("fact", "value", box=None, header_style="bold", pad_edge=False)
+    for name, value in facts.items():
+        fact_table.add_row(safe(name), safe(value))
+    history = Table("seq", "at", "event", "by", "details", box=None, header_style="bold", pad_edge=False)
+    for e in events:
+        payload = json.loads(e["payload"])
+        detail = payload.get("note") or payload.get("reason") or payload.get("status") or ""
+        history.add_row(str(e["seq"]), e["at"][:19], e["kind"], safe(e["actor"]), safe(detail))
+    parts: list[RenderableType] = [head, "", fact_table, "", rules_table(json.loads(case["rules"]))]
+    parts += ["", "[bold]reasons[/]"] + [f"  • {safe(r)}" for r in json.loads(case["reasons"])]
+    parts += ["", "[bold]history[/]", history, "",
+              "customer budget now: " + money_line(budget, policy.digits, policy.currency)]  # fmt: skip
+    return Panel(Group(*parts), title=f"case {case['id']}", expand=False)
+
+
+def cases_table(cases: Sequence[Mapping[str, Any]], *, digits: int) -> RenderableType:
+    from rich.table import Table
+
+    from empower_cli.money import format_money
+
+    table = Table(header_style="bold")
+    for col in ("id", "opened", "customer", "agent", "type", "action", "discretion", "status"):
+        table.add_column(col, justify="right" if col in ("id", "discretion") else "left")
+    for c in cases:
+        status = c["effective_status"]
+        table.add_row(str(c["id"]), c["opened_at"][:16].replace("T", " "), safe(c["customer_id"]),
+                      safe(c["agent"]), safe(c["case_type"]), safe(c["action"]),
+                      format_money(c["discretionary_amount"], digits),
+                      f"[{STATUS_STYLE.get(status, '')}]{status}[/]")  # fmt: skip
+    return table
+
+
+def policy_tables(policy: Policy) -> RenderableType:
+    from rich.console import Group
+    from rich.table import Table
+
+    from empower_cli.money import format_money
+
+    m = lambda c: format_money(c, policy.digits)  # noqa: E731
+    b = policy.budget
+    head = (f"[bold]{safe(policy.name)}[/] version {safe(policy.version)} ({policy.currency}); "
+            f"sha256 {policy.sha256[:12]}…\n"
+            f"budget {m(b.per_customer)} per customer per {b.window_days} days"
+            + "".join(f"; {safe(k)} {m(v)}" for k, v in b.segments.items())
+            + (f"; at most {b.max_cases} discretionary cases" if b.max_cases else "")
+            + f"\nco-sign above {m(policy.cosign.above)}; holds expire after "
+              f"{policy.cosign.hold_hours} h; justification ≥ {policy.min_justification_chars} chars")  # fmt: skip
+    roles = Table("role", "max discretion", "can approve", "logins", title="Roles", header_style="bold")
+    for r in policy.roles.values():
+        logins = [safe(k) for k, v in policy.agents.items() if v == r.name]
+        if policy.default_role == r.name:
+            logins.append("[dim](default)[/]")
+        roles.add_row(safe(r.name), m(r.max_discretion), "yes" if r.can_approve else "", ", ".join(logins))
+    actions = Table("action", "title", "discretionary", "frontline", title="Actions", header_style="bold")
+    for a in policy.actions.values():
+        actions.add_row(safe(a.id), safe(a.title), "always" if a.always_discretionary else "",
+                        "" if a.frontline else "supervisor only")  # fmt: skip
+    types = Table("case type", "risk", "facts", "rules", "actions", title="Case types",
+                  header_style="bold")  # fmt: skip
+    for t in policy.case_types.values():
+        facts = ", ".join(f"{safe(f.name)}:{f.type}" for f in t.facts)
+        rules = "\n".join(f"{safe(r.id)}: {safe(r.text)}" + (" [red](hard)[/]" if not r.bendable else "")
+                          for r in t.rules) or "[dim]none[/]"  # fmt: skip
+        types.add_row(f"{safe(t.id)}\n[dim]{safe(t.title)}[/]", t.risk, facts, rules, ", ".join(t.actions))
+    return Group(head, roles, actions, types)

@@ -1,0 +1,207 @@
+"""Use cases: load, evaluate and record in one transaction.
+
+Each service takes its dependencies as keyword-only arguments (policy, store,
+identity, now) so tests pass a real store on a temporary file and a fixed clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from empower_cli.config import Identity
+from empower_cli.evaluate import (
+    check_justification,
+    evaluate,
+    fact_to_text,
+    validate_proposal,
+)
+from empower_cli.models import BudgetState, Evaluation, Policy, Proposal
+from empower_cli.money import format_money
+from empower_cli.store import Store
+from empower_cli.timeutil import iso
+
+
+@dataclass(frozen=True)
+class CaseInput:
+    """What an agent typed or passed as flags: all text, not yet validated."""
+
+    customer_id: str | None
+    case_type: str | None
+    facts: Mapping[str, str]
+    action: str | None
+    amount: str | None
+    segment: str | None = None
+    justification: str | None = None
+    reaction: str | None = None
+    escalate: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    case_id: int
+    proposal: Proposal
+    evaluation: Evaluation
+
+
+def propose(inputs: CaseInput, *, policy: Policy, identity: Identity) -> Proposal:
+    return validate_proposal(
+        policy,
+        agent=identity.agent,
+        customer_id=inputs.customer_id,
+        case_type=inputs.case_type,
+        facts=inputs.facts,
+        action=inputs.action,
+        amount=inputs.amount,
+        segment=inputs.segment,
+        justification=inputs.justification,
+        reaction=inputs.reaction,
+        escalate=inputs.escalate,
+    )
+
+
+def customer_budget(customer_id: str, *, policy: Policy, store: Store, now: dt.datetime,
+                    segment: str | None = None) -> BudgetState:  # fmt: skip
+    """The customer's budget now (segment from the flag, else the one recorded)."""
+    seg = segment if segment is not None else store.customer_segment(customer_id)
+    return store.budget(
+        customer_id,
+        limit=policy.budget.limit_for(seg),
+        window_days=policy.budget.window_days,
+        now=now,
+    )
+
+
+def preview(proposal: Proposal, *, policy: Policy, store: Store, identity: Identity,
+            now: dt.datetime) -> Evaluation:  # fmt: skip
+    """Evaluate without recording (the walk-through shows this before confirming)."""
+    budget = customer_budget(proposal.customer_id, policy=policy, store=store, now=now,
+                             segment=proposal.segment)  # fmt: skip
+    return evaluate(proposal, policy, role=identity.role, budget=budget, now=now)
+
+
+def open_case(inputs: CaseInput | Proposal, *, policy: Policy, store: Store,
+              identity: Identity, now: dt.datetime) -> Decision:  # fmt: skip
+    """Validate, evaluate against the budget read inside the write lock, and record."""
+    proposal = inputs if isinstance(inputs, Proposal) else propose(inputs, policy=policy, identity=identity)
+    with store.write():
+        evaluation = preview(proposal, policy=policy, store=store, identity=identity, now=now)
+        check_justification(proposal, evaluation, policy)
+        row = case_row(proposal, evaluation, policy=policy, now=now)
+        case_id = store.insert_case(row)
+        store.remember_customer(proposal.customer_id, proposal.segment, now)
+        store.append_event(
+            kind="opened",
+            case_id=case_id,
+            actor=identity.agent,
+            os_user=identity.os_user,
+            payload=opened_payload(proposal, evaluation, policy),
+            at=now,
+        )
+    return Decision(case_id, proposal, evaluation)
+
+
+def case_row(proposal: Proposal, evaluation: Evaluation, *, policy: Policy,
+             now: dt.datetime) -> dict[str, Any]:  # fmt: skip
+    """The derived `cases` row for a newly decided proposal."""
+    pending = evaluation.status != "approved"
+    return {
+        "opened_at": iso(now),
+        "agent": proposal.agent,
+        "customer_id": proposal.customer_id,
+        "segment": proposal.segment,
+        "case_type": proposal.case_type,
+        "action": proposal.action,
+        "amount": proposal.amount,
+        "discretionary_amount": evaluation.discretionary_amount,
+        "held_amount": evaluation.held,
+        "in_policy": int(evaluation.in_policy),
+        "status": evaluation.status,
+        "expires_at": iso(now + dt.timedelta(hours=policy.cosign.hold_hours)) if pending else None,
+        "settled_at": None if pending else iso(now),
+        "escalated": int(proposal.escalate),
+        "facts": _json(facts_as_text(proposal, policy)),
+        "rules": _json([rule_json(r) for r in evaluation.rules]),
+        "reasons": _json(list(evaluation.reasons)),
+        "justification": proposal.justification or None,
+        "reaction": proposal.reaction,
+        "policy_version": policy.version,
+        "policy_sha256": policy.sha256,
+    }
+
+
+def facts_as_text(proposal: Proposal, policy: Policy) -> dict[str, str]:
+    ctype = policy.case_types[proposal.case_type]
+    return {f.name: fact_to_text(proposal.facts[f.name], f, policy.digits) for f in ctype.facts}
+
+
+def rule_json(rule: Any) -> dict[str, str]:
+    return {"id": rule.id, "result": rule.result, "text": rule.text}
+
+
+def budget_json(budget: BudgetState, digits: int) -> dict[str, str]:
+    return {
+        "limit": format_money(budget.limit, digits),
+        "spent": format_money(budget.spent, digits),
+        "held": format_money(budget.held, digits),
+        "remaining": format_money(budget.remaining, digits),
+    }
+
+
+def opened_payload(proposal: Proposal, evaluation: Evaluation, policy: Policy) -> dict[str, Any]:
+    """What the decision event stores: enough to replay it (SPEC §6)."""
+    money = lambda cents: format_money(cents, policy.digits)  # noqa: E731
+    return {
+        "customer_id": proposal.customer_id,
+        "segment": proposal.segment,
+        "case_type": proposal.case_type,
+        "facts": facts_as_text(proposal, policy),
+        "action": proposal.action,
+        "amount": money(proposal.amount),
+        "justification": proposal.justification,
+        "reaction": proposal.reaction,
+        "escalate": proposal.escalate,
+        "status": evaluation.status,
+        "in_policy": evaluation.in_policy,
+        "discretionary_amount": money(evaluation.discretionary_amount),
+        "held": money(evaluation.held),
+        "spent": money(evaluation.spent),
+        "rules": [rule_json(r) for r in evaluation.rules],
+        "reasons": list(evaluation.reasons),
+        "budget_seen": budget_json(evaluation.budget_before, policy.digits),
+        "policy_version": policy.version,
+        "policy_sha256": policy.sha256,
+    }
+
+
+def decision_json(decision: Decision, policy: Policy) -> dict[str, Any]:
+    """The `case new --json` object of SPEC §5."""
+    ev = decision.evaluation
+    return {
+        "case_id": decision.case_id,
+        "status": ev.status,
+        "in_policy": ev.in_policy,
+        "discretionary_amount": format_money(ev.discretionary_amount, policy.digits),
+        "rules": [rule_json(r) for r in ev.rules],
+        "reasons": list(ev.reasons),
+        "budget": budget_json(ev.budget_after, policy.digits),
+        "policy_version": policy.version,
+        "policy_sha256": policy.sha256,
+        "next_step": next_step(decision.case_id, ev.status),
+    }
+
+
+def next_step(case_id: int, status: str) -> str:
+    if status == "pending_cosign":
+        return f"ask a colleague to run: empower case cosign {case_id}"
+    if status == "pending_supervisor":
+        return f"a supervisor must run: empower case approve {case_id} --note TEXT (or deny)"
+    return "nothing: the decision is final"
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,343 @@
+"""The only module with SQL for cases and events: schema, migrations, transactions,
+the hash-chained event log and the budget ledger derived from the cases table.
+
+Every write runs inside `Store.write()`, one `BEGIN IMMEDIATE` transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from empower_cli.errors import DatabaseBusy, StoreError
+from empower_cli.models import PENDING, BudgetState
+from empower_cli.timeutil import iso
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+GENESIS = "0" * 64
+BUSY_TIMEOUT_MS = 5_000
+BUSY_RETRIES = 6  # BEGIN IMMEDIATE attempts; with the timeout, ~30 s before giving up
+Row = dict[str, Any]
+
+# A pending case whose hold time has passed is expired from that moment, at every read.
+STATUS_SQL = (
+    "CASE WHEN status IN ('pending_cosign', 'pending_supervisor') AND expires_at <= :now "
+    "THEN 'expired' ELSE status END"
+)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_hash(prev_hash: str, event: Mapping[str, Any]) -> str:
+    """SHA-256 over the previous hash and the canonical JSON of the event."""
+    body = {k: event[k] for k in ("seq", "at", "case_id", "kind", "actor", "os_user", "payload")}
+    return hashlib.sha256((prev_hash + canonical_json(body)).encode("utf-8")).hexdigest()
+
+
+# -- migrations ---------------------------------------------------------------------
+
+
+def _m001_initial(db: Database) -> None:
+    db["events"].create(
+        {"seq": int, "at": str, "case_id": int, "kind": str, "actor": str, "os_user": str,
+         "payload": str, "prev_hash": str, "hash": str},
+        pk="seq", not_null={"at", "kind", "actor", "os_user", "payload", "prev_hash", "hash"},
+    )  # fmt: skip
+    db["events"].create_index(["case_id"])
+    db.executescript(
+        """
+        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only: UPDATE refused'); END;
+        CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only: DELETE refused'); END;
+        """
+    )
+    db["cases"].create(
+        {
+            "id": int, "external_id": str, "imported": int, "opened_at": str, "agent": str,
+            "customer_id": str, "segment": str, "case_type": str, "action": str,
+            "amount": int, "discretionary_amount": int, "held_amount": int, "in_policy": int,
+            "status": str, "expires_at": str, "settled_at": str, "escalated": int,
+            "facts": str, "rules": str, "reasons": str, "justification": str,
+            "reaction": str, "retained": int, "cosigner": str, "supervisor": str,
+            "objections": int, "policy_version": str, "policy_sha256": str,
+            "today_status": str, "today_discretionary": int, "content_hash": str,
+        },
+        pk="id",
+        not_null={"imported", "opened_at", "agent", "customer_id", "case_type", "action",
+                  "amount", "discretionary_amount", "held_amount", "in_policy", "status",
+                  "facts", "rules", "reasons", "objections", "escalated"},
+        defaults={"imported": 0, "held_amount": 0, "objections": 0, "escalated": 0},
+    )  # fmt: skip
+    db["cases"].create_index(["external_id"], unique=True)
+    db["cases"].create_index(["customer_id", "status"])
+    db["cases"].create_index(["status", "opened_at"])
+    db["cases"].create_index(["agent"])
+    db["customers"].create(
+        {"customer_id": str, "segment": str, "first_seen": str}, pk="customer_id"
+    )
+
+
+MIGRATIONS: Sequence[Callable[[Database], None]] = (_m001_initial,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class Head:
+    seq: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash}"
+
+
+class Store:
+    """One SQLite file in WAL mode; migrates on open; owns every transaction."""
+
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        self.path = path
+        if not create and not path.exists():
+            raise StoreError(f"{path}: no database here yet (run: empower init)")
+        if create:
+            self._make_parent(path)
+        try:
+            self.conn = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            self.conn.execute("PRAGMA synchronous = NORMAL" if mode == "wal" else "PRAGMA synchronous = FULL")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(_describe(path, e)) from None
+
+    @staticmethod
+    def _make_parent(path: Path) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"{path.parent}: cannot create the database directory ({e.strerror})") from None
+
+    @property
+    def db(self) -> Database:
+        from sqlite_utils import Database
+
+        db = self.__dict__.get("_db")
+        if db is None:
+            db = self.__dict__["_db"] = Database(self.conn)
+        return db
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transactions ---------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[Store]:
+        """One BEGIN IMMEDIATE transaction: the check and the write see the same state."""
+        self._begin_immediate()
+        try:
+            yield self
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.DatabaseError as e:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: the change was not saved ({e})") from None
+
+    def _begin_immediate(self) -> None:
+        for attempt in range(BUSY_RETRIES):
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise StoreError(_describe(self.path, e)) from None
+                time.sleep(0.01 * (attempt + 1))
+        raise DatabaseBusy()
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: the database has schema version {version}, newer than this "
+                f"empower understands ({SCHEMA_VERSION}); upgrade empower to use it"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        with self.write():
+            # Re-read inside the lock: another process may have migrated meanwhile.
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+                migration(self.db)
+                self.conn.execute(f"PRAGMA user_version = {number}")
+
+    # -- events ---------------------------------------------------------------------
+
+    def head(self) -> Head:
+        row = self.conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        return Head(row[0], row[1]) if row else Head(0, GENESIS)
+
+    def append_event(self, *, kind: str, case_id: int | None, actor: str, os_user: str,
+                     payload: Mapping[str, Any], at: dt.datetime) -> Head:  # fmt: skip
+        """Append one hash-chained event; call inside write()."""
+        assert self.conn.in_transaction, "append_event outside a write transaction"
+        prev = self.head()
+        event = {"seq": prev.seq + 1, "at": iso(at), "case_id": case_id, "kind": kind,
+                 "actor": actor, "os_user": os_user, "payload": dict(payload)}  # fmt: skip
+        digest = event_hash(prev.hash, event)
+        self.conn.execute(
+            "INSERT INTO events (seq, at, case_id, kind, actor, os_user, payload, prev_hash, hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (event["seq"], event["at"], case_id, kind, actor, os_user,
+             canonical_json(event["payload"]), prev.hash, digest),
+        )  # fmt: skip
+        return Head(prev.seq + 1, digest)
+
+    def events(self, case_id: int | None = None) -> list[Row]:
+        where, params = ("WHERE case_id = ?", (case_id,)) if case_id is not None else ("", ())
+        cur = self.conn.execute(f"SELECT * FROM events {where} ORDER BY seq", params)
+        return _rows(cur)
+
+    def iter_events(self) -> Iterator[Row]:
+        cur = self.conn.execute("SELECT * FROM events ORDER BY seq")
+        names = [d[0] for d in cur.description]
+        for values in cur:
+            yield dict(zip(names, values, strict=True))
+
+    # -- cases ----------------------------------------------------------------------
+
+    def insert_case(self, row: Mapping[str, Any]) -> int:
+        assert self.conn.in_transaction, "insert_case outside a write transaction"
+        table = self.db["cases"]
+        table.insert(dict(row))
+        assert table.last_pk is not None
+        return int(table.last_pk)
+
+    def update_case(self, case_id: int, changes: Mapping[str, Any]) -> None:
+        assert self.conn.in_transaction, "update_case outside a write transaction"
+        self.db["cases"].update(case_id, dict(changes))
+
+    def get_case(self, case_id: int, *, now: dt.datetime) -> Row | None:
+        cur = self.conn.execute(
+            f"SELECT *, {STATUS_SQL} AS effective_status FROM cases WHERE id = :id",
+            {"id": case_id, "now": iso(now)},
+        )
+        rows = _rows(cur)
+        return rows[0] if rows else None
+
+    def list_cases(self, *, now: dt.datetime, customer: str | None = None,
+                   agent: str | None = None, status: str | None = None,
+                   since: dt.datetime | None = None, limit: int | None = None) -> list[Row]:  # fmt: skip
+        clauses, params = [], {"now": iso(now)}
+        if customer is not None:
+            clauses.append("customer_id = :customer")
+            params["customer"] = customer
+        if agent is not None:
+            clauses.append("agent = :agent")
+            params["agent"] = agent
+        if status is not None:
+            clauses.append(f"({STATUS_SQL}) = :status")
+            params["status"] = status
+        if since is not None:
+            clauses.append("opened_at >= :since")
+            params["since"] = iso(since)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        tail = f"LIMIT {int(limit)}" if limit else ""
+        cur = self.conn.execute(
+            f"SELECT *, {STATUS_SQL} AS effective_status FROM cases {where} "
+            f"ORDER BY opened_at DESC, id DESC {tail}",
+            params,
+        )
+        return _rows(cur)
+
+    def pending_cases(self, *, now: dt.datetime) -> list[Row]:
+        """Live pending cases (not expired), oldest first."""
+        cur = self.conn.execute(
+            "SELECT *, status AS effective_status FROM cases "
+            "WHERE status IN ('pending_cosign', 'pending_supervisor') AND expires_at > :now "
+            "ORDER BY opened_at, id",
+            {"now": iso(now)},
+        )
+        return _rows(cur)
+
+    def find_external(self, external_id: str) -> Row | None:
+        rows = _rows(self.conn.execute("SELECT * FROM cases WHERE external_id = ?", (external_id,)))
+        return rows[0] if rows else None
+
+    # -- customers and the budget ledger -------------------------------------------
+
+    def customer_segment(self, customer_id: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT segment FROM customers WHERE customer_id = ?", (customer_id,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def remember_customer(self, customer_id: str, segment: str | None, at: dt.datetime) -> None:
+        """Record a customer the first time they are seen; a given segment sticks."""
+        self.conn.execute(
+            "INSERT INTO customers (customer_id, segment, first_seen) VALUES (?, ?, ?) "
+            "ON CONFLICT(customer_id) DO UPDATE SET segment = COALESCE(excluded.segment, segment)",
+            (customer_id, segment, iso(at)),
+        )
+
+    def budget(self, customer_id: str, *, limit: int, window_days: int, now: dt.datetime,
+               exclude_case: int | None = None) -> BudgetState:  # fmt: skip
+        """Spent (approved inside the window) and held (live pending) for one customer."""
+        row = self.conn.execute(
+            """
+            SELECT
+              COALESCE(SUM(CASE WHEN status = 'approved' THEN discretionary_amount END), 0),
+              COALESCE(SUM(CASE WHEN status != 'approved' THEN held_amount END), 0),
+              COUNT(CASE WHEN discretionary_amount > 0
+                          AND (status = 'approved' OR held_amount > 0) THEN 1 END)
+            FROM cases
+            WHERE customer_id = :customer AND id IS NOT :exclude AND (
+                (status = 'approved' AND settled_at > :window_start AND settled_at <= :now)
+                OR (status IN ('pending_cosign', 'pending_supervisor') AND expires_at > :now))
+            """,
+            {"customer": customer_id, "exclude": exclude_case, "now": iso(now),
+             "window_start": iso(now - dt.timedelta(days=window_days))},
+        ).fetchone()  # fmt: skip
+        return BudgetState(limit=limit, spent=row[0], held=row[1], count=row[2])
+
+
+def pending(status: str) -> bool:
+    return status in PENDING
+
+
+def _rows(cur: sqlite3.Cursor) -> list[Row]:
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, values, strict=True)) for values in cur.fetchall()]
+
+
+def _describe(path: Path, error: sqlite3.Error) -> str:
+    text = str(error)
+    if "not a database" in text or "malformed" in text:
+        return f"{path}: the file is not an empower database or is corrupt ({text})"
+    if "readonly" in text or "read-only" in text:
+        return f"{path}: the database is read-only for this account ({text})"
+    if "unable to open" in text:
+        return f"{path}: cannot open the database ({text}); check the directory exists and is writable"
+    return f"{path}: database error ({text})"

@@ -1,0 +1,54 @@
+"""Time as the store keeps it: UTC, ISO 8601 text that sorts in time order.
+
+Also parses the `WHEN` of `--since/--until`: an ISO date/time or a duration like 30d.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from empower_cli.errors import InvalidInput
+
+UTC = dt.timezone.utc
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+def iso(moment: dt.datetime) -> str:
+    """Fixed-width UTC text, so that comparing strings compares times."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(text: str, *, field: str) -> dt.datetime:
+    """An ISO 8601 date or date-time; UTC when it has no offset."""
+    value = text.strip()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ][0-9:.,]+)?(Z|[+-]\d{2}:?\d{2})?", value):
+        raise InvalidInput(field, f"expected an ISO date or time like 2026-11-23T10:00, got {value[:40]!r}")
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace(",", "."))
+    except ValueError:
+        raise InvalidInput(field, f"{value[:40]!r} is not a real date or time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def parse_when(text: str, *, now: dt.datetime, field: str) -> dt.datetime:
+    """`30d`, `12h`, `2w`… ago, or an ISO date/time."""
+    m = re.fullmatch(r"\s*(\d{1,6})\s*([smhdw])\s*", text)
+    if m:
+        return now - dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    return parse_iso(text, field=field)
+
+
+def age(since: str, now: dt.datetime) -> str:
+    """A short human duration between an ISO time and now: 3d, 5h, 12m."""
+    seconds = max(0, int((now - dt.datetime.fromisoformat(since.replace("Z", "+00:00"))).total_seconds()))
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -1,0 +1,79 @@
+"""Shared fixtures: a real policy file and a real SQLite database under tmp_path,
+and the real CLI through Typer's CliRunner.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from empower_cli.cli import app
+from empower_cli.policy import load_policy
+from empower_cli.services_admin import default_policy_text
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def training_policy_text(extra: str = "") -> str:
+    """The shipped policy with identity override on (tests act as several agents)."""
+    text = default_policy_text().replace(
+        "allow_identity_override = false", "allow_identity_override = true"
+    )
+    return text + extra
+
+
+def write_policy(folder: Path, text: str | None = None, name: str = "policies.toml") -> Path:
+    path = folder / name
+    path.write_text(training_policy_text() if text is None else text, encoding="utf-8")
+    os.chmod(path, 0o644)
+    return path
+
+
+@pytest.fixture
+def policy_path(tmp_path: Path) -> Path:
+    return write_policy(tmp_path)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "empower.db"
+
+
+@pytest.fixture
+def policy(policy_path: Path) -> Any:
+    return load_policy(policy_path)
+
+
+CliFn = Callable[..., Result]
+
+
+@pytest.fixture
+def cli(policy_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliFn]:
+    """Run `empower ARGS` as AGENT against the tmp policy and database."""
+    monkeypatch.delenv("EMPOWER_POLICY", raising=False)
+    monkeypatch.delenv("EMPOWER_DB", raising=False)
+    runner = CliRunner()
+
+    def run(*args: str, agent: str = "alice", input: str | None = None) -> Result:
+        env = {"EMPOWER_AGENT": agent, "EMPOWER_POLICY": str(policy_path), "EMPOWER_DB": str(db_path)}
+        return runner.invoke(app, list(args), env=env, input=input)
+
+    yield run
+
+
+def as_json(result: Result) -> Any:
+    return json.loads(result.stdout)
+
+
+LATE_RETURN = (
+    "case", "new", "--customer", "C-1", "--type", "late_return",
+    "--fact", "days_since_purchase=20", "--fact", "has_receipt=yes",
+    "--action", "refund", "--json",
+)  # fmt: skip
+JUSTIFICATION = "Loyal customer, item unused, receipt at hand"
