@@ -37,7 +37,7 @@ def parse_money(value: object, *, field: str, digits: int = 2) -> int:
         text = value.strip()
     else:
         raise InvalidInput(field, f"expected an amount like 12.50, got {type(value).__name__}")
-    decimals = r"(?:\.\d{1,%d})?" % digits if digits else ""
+    decimals = rf"(?:\.\d{{1,{digits}}})?" if digits else ""
     if not re.fullmatch(r"\d{1,16}" + decimals, text, flags=re.ASCII):
         shown = text if len(text) <= 40 else text[:40] + "…"
         if digits:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ CliFn = Callable[..., Result]
 
 
 @pytest.fixture
-def cli(policy_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliFn]:
+def cli(policy_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliFn:
     """Run `empower ARGS` as AGENT against the tmp policy and database."""
     monkeypatch.delenv("EMPOWER_POLICY", raising=False)
     monkeypatch.delenv("EMPOWER_DB", raising=False)
@@ -64,7 +64,7 @@ def cli(policy_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
         env = {"EMPOWER_AGENT": agent, "EMPOWER_POLICY": str(policy_path), "EMPOWER_DB": str(db_path)}
         return runner.invoke(app, list(args), env=env, input=input)
 
-    yield run
+    return run
 
 
 def as_json(result: Result) -> Any:

@@ -31,11 +31,19 @@ def new(
     customer: Annotated[str | None, Opt("--customer", help="Customer id.", show_default=False)] = None,
     segment: Annotated[str | None, Opt("--segment", help="Customer segment (e.g. vip).", show_default=False)] = None,
     case_type: Annotated[str | None, Opt("--type", help="Case type from the policy.", show_default=False)] = None,
-    fact: Annotated[list[str] | None, Opt("--fact", help="A fact as NAME=VALUE; repeat for each fact.", show_default=False)] = None,
+    fact: Annotated[
+        list[str] | None, Opt("--fact", help="A fact as NAME=VALUE; repeat for each fact.", show_default=False)
+    ] = None,
     action: Annotated[str | None, Opt("--action", help="The proposed action.", show_default=False)] = None,
-    amount: Annotated[str | None, Opt("--amount", help="Money value of the resolution, e.g. 89.90.", show_default=False)] = None,
-    justification: Annotated[str | None, Opt("--justification", help="Why the exception is fair.", show_default=False)] = None,
-    reaction: Annotated[str | None, Opt("--reaction", help="satisfied, neutral or dissatisfied.", show_default=False)] = None,
+    amount: Annotated[
+        str | None, Opt("--amount", help="Money value of the resolution, e.g. 89.90.", show_default=False)
+    ] = None,
+    justification: Annotated[
+        str | None, Opt("--justification", help="Why the exception is fair.", show_default=False)
+    ] = None,
+    reaction: Annotated[
+        str | None, Opt("--reaction", help="satisfied, neutral or dissatisfied.", show_default=False)
+    ] = None,
     escalate: Annotated[bool, Opt("--escalate", help="Send the case to a supervisor.")] = False,
     json: JsonOption = False,
 ) -> None:
@@ -66,7 +74,8 @@ def new(
         out.print(evaluation_panel(decision.evaluation, s.policy, title=f"case {decision.case_id}"))
         from empower_cli.services import next_step
 
-        out.print(f"recorded case [bold]{decision.case_id}[/]; next: {next_step(decision.case_id, decision.evaluation.status)}")
+        step = next_step(decision.case_id, decision.evaluation.status)
+        out.print(f"recorded case [bold]{decision.case_id}[/]; next: {step}")
 
 
 def parse_fact_flags(values: list[str]) -> dict[str, str]:
@@ -121,8 +130,13 @@ def list_cases(
     ctx: typer.Context,
     customer: Annotated[str | None, Opt("--customer", help="Only this customer.", show_default=False)] = None,
     agent: Annotated[str | None, Opt("--agent", help="Only this agent's cases.", show_default=False)] = None,
-    status: Annotated[str | None, Opt("--status", help="approved, pending_cosign, pending_supervisor, denied or expired.", show_default=False)] = None,
-    since: Annotated[str | None, Opt("--since", help="Opened since WHEN: ISO date/time or 30d, 12h.", show_default=False)] = None,
+    status: Annotated[
+        str | None,
+        Opt("--status", help="approved, pending_cosign, pending_supervisor, denied or expired.", show_default=False),
+    ] = None,
+    since: Annotated[
+        str | None, Opt("--since", help="Opened since WHEN: ISO date/time or 30d, 12h.", show_default=False)
+    ] = None,
     limit: Annotated[int, Opt("--limit", help="At most this many, newest first.", min=1)] = 100,
     json: JsonOption = False,
 ) -> None:

@@ -15,8 +15,9 @@ app = typer.Typer(help="Validate, show and simulate the policy file.", no_args_i
 @app.command("check")
 def check(
     ctx: typer.Context,
-    path: Annotated[Path | None, typer.Argument(help="Policy file [default: the one in use].",
-                                                show_default=False)] = None,  # fmt: skip
+    path: Annotated[
+        Path | None, typer.Argument(help="Policy file [default: the one in use].", show_default=False)
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Validate a policy file; exit 0 when valid, 3 listing every problem otherwise.
