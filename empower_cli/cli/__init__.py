@@ -12,6 +12,7 @@ import typer
 
 from empower_cli import __version__
 from empower_cli.cli import case, customer, policy_cmd
+from empower_cli.cli import workflow as _workflow  # noqa: F401  (registers case queue/cosign/...)
 from empower_cli.cli.common import DbOption, PolicyOption, Settings, handle_errors
 
 app = typer.Typer(

@@ -1,0 +1,171 @@
+"""`empower case queue|cosign|object|approve|deny|outcome`: the steps after a case is
+opened, registered on the `case` group of cli/case.py. Each calls one service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from empower_cli.cli.case import app
+from empower_cli.cli.common import CaseId, JsonOption, handle_errors, print_json, session, wants_json
+
+if TYPE_CHECKING:
+    from empower_cli.cli.common import Session
+    from empower_cli.workflow import StepResult
+
+Opt = typer.Option
+NoteOption = Annotated[str | None, Opt("--note", help="Why (recorded with the step).", show_default=False)]
+
+
+@app.command("queue")
+def queue(ctx: typer.Context, json: JsonOption = False) -> None:
+    """Cases waiting for me, oldest first: co-signs I may give and, for a supervisor,
+    every case waiting for a supervisor; with amount, age, rules bent and time left.
+
+    Example: empower case queue
+    """
+    with handle_errors(), session(ctx) as s:
+        from empower_cli.workflow import queue_for, queue_json
+
+        identity = s.identity()
+        items = queue_for(identity, store=s.store, now=s.now)
+        if wants_json(ctx, json):
+            print_json([queue_json(i, s.policy.digits) for i in items])
+            return
+        from empower_cli.render import console, safe
+
+        out = console()
+        if not items:
+            out.print(f"[dim]nothing waits for {safe(identity.agent)}[/]")
+            return
+        from rich.table import Table
+
+        from empower_cli.money import format_money
+
+        table = Table(title=f"waiting for {safe(identity.agent)} ({safe(identity.role.name)})",
+                      header_style="bold underline", box=None, pad_edge=False, padding=(0, 1))  # fmt: skip
+        for col in ("id", "needs", "age", "customer", "agent", "action", "amount", "rules bent", "left"):
+            table.add_column(col, justify="right" if col in ("id", "amount", "age", "left") else "left",
+                             no_wrap=col in ("id", "needs", "age", "amount", "left"),
+                             min_width=14 if col == "rules bent" else None,
+                             overflow="fold" if col == "rules bent" else "ellipsis")  # fmt: skip
+        for i in items:
+            c = i.case
+            needs = "co-sign" if i.waiting_for == "cosign" else "[magenta]supervisor[/]"
+            if c["objections"]:
+                needs += f" [red]✗{c['objections']}[/]"
+            rules = [safe(r) for r in i.rules_bent] + [f"[red]{safe(r)}![/]" for r in i.rules_blocked]
+            table.add_row(str(c["id"]), needs, i.age, safe(c["customer_id"]), safe(c["agent"]), safe(c["action"]),
+                          format_money(c["amount"], s.policy.digits), "\n".join(rules) or "[dim]—[/]",
+                          i.time_left)  # fmt: skip
+        out.print(table)
+        out.print("[dim]✗ objections · [red]rule![/red] blocked · act: empower case cosign|object|approve|deny ID[/]")
+
+
+@app.command("cosign")
+def cosign(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: JsonOption = False) -> None:
+    """Co-sign a colleague's case (the two-employee rule): it is approved and its hold is spent.
+
+    Example: empower case cosign 42 --note "Checked the receipt, fair exception"
+    """
+    from empower_cli import workflow
+
+    _run(ctx, json, lambda s: workflow.cosign(case_id, note, policy=s.policy, store=s.store,
+                                              identity=s.identity(), now=s.now))  # fmt: skip
+
+
+@app.command("object")
+def object_(
+    ctx: typer.Context,
+    case_id: CaseId,
+    reason: Annotated[str | None, Opt("--reason", help="Why you object (required).", show_default=False)] = None,
+    json: JsonOption = False,
+) -> None:
+    """Object to a colleague's case instead of co-signing: it goes to a supervisor.
+
+    Example: empower case object 42 --reason "Third exception for this customer this month"
+    """
+    from empower_cli import workflow
+
+    _run(ctx, json, lambda s: workflow.object_(case_id, reason, policy=s.policy, store=s.store,
+                                               identity=s.identity(), now=s.now))  # fmt: skip
+
+
+@app.command("approve")
+def approve(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: JsonOption = False) -> None:
+    """Approve a pending case as a supervisor (--note required): its hold is spent.
+
+    Example: empower case approve 42 --note "Fair given the flight delay"
+    """
+    from empower_cli import workflow
+
+    _run(ctx, json, lambda s: workflow.approve(case_id, note, policy=s.policy, store=s.store,
+                                               identity=s.identity(), now=s.now))  # fmt: skip
+
+
+@app.command("deny")
+def deny(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: JsonOption = False) -> None:
+    """Deny a pending case as a supervisor (--note required): its hold is voided.
+
+    Example: empower case deny 42 --note "Outside what we can offer; offered store credit instead"
+    """
+    from empower_cli import workflow
+
+    _run(ctx, json, lambda s: workflow.deny(case_id, note, policy=s.policy, store=s.store,
+                                            identity=s.identity(), now=s.now))  # fmt: skip
+
+
+@app.command("outcome")
+def outcome(
+    ctx: typer.Context,
+    case_id: CaseId,
+    reaction: Annotated[
+        str | None, Opt("--reaction", help="satisfied, neutral or dissatisfied.", show_default=False)
+    ] = None,
+    retained: Annotated[bool, Opt("--retained", help="The customer stayed.")] = False,
+    lost: Annotated[bool, Opt("--lost", help="The customer left.")] = False,
+    json: JsonOption = False,
+) -> None:
+    """Record the customer's reaction and whether they stayed (anyone, any state).
+
+    Example: empower case outcome 42 --reaction satisfied --retained
+    """
+    from empower_cli import workflow
+    from empower_cli.errors import InvalidInput
+
+    def step(s: Session) -> StepResult:
+        if retained and lost:
+            raise InvalidInput("--retained/--lost", "give one of them, not both")
+        kept = True if retained else False if lost else None
+        return workflow.record_outcome(case_id, reaction, kept, policy=s.policy, store=s.store,
+                                       identity=s.identity(), now=s.now)  # fmt: skip
+
+    _run(ctx, json, step)
+
+
+def _run(ctx: typer.Context, json: bool, step: Callable[[Session], StepResult]) -> None:
+    """Run one workflow step and print what happened."""
+    with handle_errors(), session(ctx) as s:
+        result = step(s)
+        if wants_json(ctx, json):
+            from empower_cli.workflow import step_json
+
+            print_json(step_json(result, s.policy))
+            return
+        from empower_cli.render import STATUS_STYLE, console, money_line, safe
+
+        out = console()
+        style = STATUS_STYLE.get(result.status, "")
+        if result.kind == "outcome":
+            kept = "retained" if result.payload["retained"] else "lost"
+            out.print(f"outcome recorded on case {result.case_id}: {result.payload['reaction']}, {kept}")
+        else:
+            verb = {"cosigned": "co-signed", "objected": "objection recorded on"}.get(result.kind, result.kind)
+            out.print(f"{verb} case {result.case_id}: now [{style}]{result.status}[/]")
+        if result.payload.get("over_budget"):
+            out.print("[yellow]approved beyond the customer's remaining budget (supervisor_may_exceed)[/]")
+        customer = safe(result.case["customer_id"])
+        out.print(f"customer {customer}: " + money_line(result.budget, s.policy.digits, s.policy.currency))
