@@ -86,7 +86,10 @@ def parse_fact_value(fact: Fact, raw: str, *, digits: int = 2) -> FactValue:
             raise InvalidInput(field, f"{text} is not a real date") from None
     else:
         return clean_text(raw, field=field, max_chars=2000)
-    shown = (lambda v: format_money(v, digits)) if fact.type == "money" else str
+    def shown(v: int) -> str:
+        return format_money(v, digits) if fact.type == "money" else str(v)
+
+    assert isinstance(value, int)
     if fact.min is not None and value < fact.min:
         raise InvalidInput(field, f"must be at least {shown(fact.min)}, got {shown(value)}")
     if fact.max is not None and value > fact.max:
@@ -138,7 +141,8 @@ def validate_proposal(
     if not action:
         raise InvalidInput("action", f"is required; one of {', '.join(ctype.actions)}")
     if action not in ctype.actions:
-        raise InvalidInput("action", f"{_show(action)} is not an action for {ctype.id}; one of {', '.join(ctype.actions)}")
+        choices = ", ".join(ctype.actions)
+        raise InvalidInput("action", f"{_show(action)} is not an action for {ctype.id}; one of {choices}")
     if amount is None:
         raise InvalidInput("amount", "is required")
     cents = parse_money(amount, field="amount", digits=policy.digits)
@@ -178,8 +182,12 @@ def evaluate_rule(rule: Rule, value: FactValue, *, now: dt.datetime) -> RuleResu
         measured: object = (now.date() - value).days
     else:
         measured = value
-    assert isinstance(measured, int) and isinstance(rule.standard, int)
-    beyond = (lambda limit: measured < limit) if rule.op == "min" else (lambda limit: measured > limit)
+    assert isinstance(measured, int)
+    assert isinstance(rule.standard, int)
+
+    def beyond(limit: int) -> bool:
+        return measured < limit if rule.op == "min" else measured > limit
+
     if not beyond(rule.standard):
         return "pass"
     if rule.bendable and isinstance(rule.bend, int) and not beyond(rule.bend):
@@ -193,7 +201,10 @@ def evaluate(
     """Steps 2-6 of SPEC §4: rule results, status, reasons and the budget effect."""
     ctype = policy.case_types[proposal.case_type]
     action = policy.actions[proposal.action]
-    money = lambda cents: format_money(cents, policy.digits)  # noqa: E731
+
+    def money(cents: int) -> str:
+        return format_money(cents, policy.digits)
+
     results: list[RuleResult] = []
     reasons: list[str] = []
     for rule in ctype.rules:

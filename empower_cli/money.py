@@ -46,7 +46,7 @@ def parse_money(value: object, *, field: str, digits: int = 2) -> int:
             hint = "a whole amount with no decimals"
         raise InvalidInput(field, f"expected {hint}, got {shown!r}")
     whole, _, frac = text.partition(".")
-    cents = int(whole) * 10**digits + (int(frac.ljust(digits, "0")) if digits else 0)
+    cents: int = int(whole) * 10**digits + (int(frac.ljust(digits, "0")) if digits else 0)
     if cents > MAX_MINOR_UNITS:
         raise InvalidInput(field, "amount is too large")
     return cents

@@ -7,6 +7,7 @@ the offending key in the source text.
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import hashlib
 import re
@@ -96,10 +97,11 @@ def parse_policy(data: bytes, filename: str = "policies.toml") -> Policy:
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise PolicyError(f"{filename}:{line}:1: the file is not valid UTF-8 text") from None
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors add
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise PolicyError(_toml_error(filename, str(e))) from None
+        raise PolicyError(_toml_error(filename, str(e), text)) from None
     problems = _Problems(filename, text)
     policy = _Builder(problems).policy(raw)
     if problems.items or policy is None:
@@ -117,7 +119,7 @@ def _with_identity(policy: Policy, sha256: str, path: str) -> Policy:
     return replace(policy, sha256=sha256, path=path)
 
 
-def _toml_error(filename: str, message: str) -> str:
+def _toml_error(filename: str, message: str, text: str) -> str:
     # Python 3.11's tomllib only puts the position in the text: "... (at line 3, column 7)".
     m = re.search(r"\(at line (\d+), column (\d+)\)", message)
     if m:
@@ -125,7 +127,9 @@ def _toml_error(filename: str, message: str) -> str:
         return f"{filename}:{m.group(1)}:{m.group(2)}: invalid TOML: {plain}"
     m = re.search(r"\(at end of document\)", message)
     if m:
-        return f"{filename}:{message.count(chr(10)) + 1}:1: invalid TOML: {message}"
+        lines = text.split("\n")
+        plain = message[: m.start()].strip()
+        return f"{filename}:{len(lines)}:{len(lines[-1]) + 1}: invalid TOML: {plain} at the end of the file"
     return f"{filename}:1:1: invalid TOML: {message}"
 
 
@@ -134,47 +138,180 @@ class _Problems:
 
     def __init__(self, filename: str, text: str) -> None:
         self.filename = filename
-        self.lines = text.splitlines()
-        self.items: list[str] = []
-        self.headers = [
-            (i, _split_key(m.group(1)))
-            for i, line in enumerate(self.lines)
-            if (m := re.match(r"\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$", line))
-        ]
+        self.source = text
+        self.code = _blank_values(text)  # same offsets; value strings and comments blanked
+        self.line_starts = [0, *(i + 1 for i, c in enumerate(text) if c == "\n")]
+        self.headers = _headers(self.code, self.line_starts)
+        self.found: list[tuple[int, int, str]] = []
+
+    @property
+    def items(self) -> list[str]:
+        # Report in file order, so an author can work from the top down.
+        return [text for _, _, text in sorted(self.found, key=lambda p: (p[0], p[1]))]
 
     def add(self, path: KeyPath, message: str) -> None:
         line, col = self.locate(path)
         where = ".".join(str(k) if isinstance(k, str) else f"[{k}]" for k in path)
         where = where.replace(".[", "[")
-        self.items.append(f"{self.filename}:{line}:{col}: {where}: {message}")
+        self.found.append((line, col, f"{self.filename}:{line}:{col}: {where}: {message}"))
 
     def locate(self, path: KeyPath) -> tuple[int, int]:
-        keys = [k for k in path if isinstance(k, str)]
-        start, depth = 0, 0
-        for i, header in self.headers:
-            n = len(header)
-            if n > depth and keys[:n] == header:
-                start, depth = i, n
-        line, col = (start + 1, 1) if depth else (1, 1)
-        pos = start + (1 if depth else 0)
-        for key in keys[depth:]:
-            found = self._find_key(key, pos)
-            if found is None:
-                break
-            pos, c = found
-            line, col = pos + 1, c + 1
-        return line, col
+        offset = self._offset(path)[0]
+        line = bisect.bisect_right(self.line_starts, offset) - 1
+        return line + 1, offset - self.line_starts[line] + 1
 
-    def _find_key(self, key: str, start: int) -> tuple[int, int] | None:
-        pattern = re.compile(r'(?:^|[\s{,.])("?)' + re.escape(key) + r'\1\s*[=.]')
-        for i in range(start, len(self.lines)):
-            if i > start and self.lines[i].lstrip().startswith("["):
-                if re.match(r"\s*\[\[?\s*[A-Za-z_\"']", self.lines[i]):
+    def raw_value(self, path: KeyPath) -> str | None:
+        """The source text of a scalar value (to see how a number was written), if found."""
+        offset, exact = self._offset(path)
+        if not exact:
+            return None
+        m = re.compile(r"[^=\[]*=\s*" if isinstance(path[-1], str) else r"").match(self.code, offset)
+        if m is None:
+            return None
+        token = re.compile(r"[^\s,}\]#]+").match(self.source, m.end())
+        return token.group(0) if token else None
+
+    def _offset(self, path: KeyPath) -> tuple[int, bool]:
+        """Offset of the deepest part of `path` found, and whether all of it was found."""
+        code, depth = self.code, 0
+        pos, lo, hi = 0, 0, self.headers[0][0] if self.headers else len(code)
+        for start, hpath, end in self.headers:
+            n = len(hpath)
+            if n > depth and path[:n] == hpath:
+                pos, lo, hi, depth = start, code.find("\n", start) + 1 or end, end, n
+        if depth == 0 and path:
+            # A table only made of sub-tables ([roles.agent]): point at its first header.
+            prefixed = [start for start, hpath, _ in self.headers if hpath[: len(path)] == path]
+            if prefixed:
+                return prefixed[0], True
+        for part in path[depth:]:
+            span = self._key(part, lo, hi) if isinstance(part, str) else self._element(part, lo, hi)
+            if span is None:
+                return pos, False
+            pos, lo, hi = span
+        return pos, True
+
+    def _key(self, key: str, lo: int, hi: int) -> tuple[int, int, int] | None:
+        pattern = re.compile(r'(?:^|(?<=[\s{,.]))(["\']?)' + re.escape(key) + r"\1[ \t]*([=.])", re.M)
+        m = pattern.search(self.code, lo, hi)
+        if m is None:
+            return None
+        if m.group(2) == ".":  # a dotted key: the rest of the path is on this line
+            return m.start(), m.end(), _line_end(self.code, m.end(), hi)
+        value = m.end() + len(self.code[m.end() : hi]) - len(self.code[m.end() : hi].lstrip(" \t"))
+        if value < hi and self.code[value] in "[{":
+            return m.start(), value, _closing(self.code, value, hi)
+        return m.start(), value, _line_end(self.code, value, hi)
+
+    def _element(self, index: int, lo: int, hi: int) -> tuple[int, int, int] | None:
+        code = self.code
+        if lo >= hi or code[lo] != "[":
+            return None
+        depth, count, start = 0, 0, -1
+        for j in range(lo + 1, hi):
+            c = code[j]
+            if depth == 0 and start < 0 and not c.isspace() and c not in ",]":
+                start = j
+            if c in "[{":
+                depth += 1
+            elif c in "]}" and depth > 0:
+                depth -= 1
+            elif depth == 0 and c in ",]":
+                if start >= 0:
+                    if count == index:
+                        return start, start, j
+                    count += 1
+                    start = -1
+                if c == "]":
                     return None
-            m = pattern.search(self.lines[i])
-            if m:
-                return i, m.start(1) if m.group(1) else m.start() + (m.group(0)[0] in " \t{,.")
         return None
+
+
+def _line_end(code: str, start: int, hi: int) -> int:
+    end = code.find("\n", start, hi)
+    return hi if end < 0 else end
+
+
+def _closing(code: str, start: int, hi: int) -> int:
+    """The offset just past the bracket that closes the one at `start` (strings are blanked)."""
+    depth = 0
+    for j in range(start, hi):
+        if code[j] in "[{":
+            depth += 1
+        elif code[j] in "]}":
+            depth -= 1
+            if depth == 0:
+                return j + 1
+    return hi
+
+
+def _blank_values(text: str) -> str:
+    """`text` with comments and the inside of value strings replaced by spaces.
+
+    Offsets and newlines are kept, so a search for `key =` or for brackets in the result
+    never matches inside a string value or a comment. Quoted keys are kept.
+    """
+    out = list(text)
+    stack: list[str] = []
+    last = "\n"  # the last significant character, to tell a key from a value
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "#":
+            end = text.find("\n", i)
+            end = n if end < 0 else end
+            out[i:end] = " " * (end - i)
+            i = end
+            continue
+        if c in "\"'":
+            delim = c * 3 if text.startswith(c * 3, i) else c
+            j = i + len(delim)
+            while j < n and not text.startswith(delim, j) and (len(delim) == 3 or text[j] != "\n"):
+                j += 2 if c == '"' and text[j] == "\\" else 1
+            j = min(j, n)
+            if last == "=" or (last in "[," and stack and stack[-1] == "["):
+                for k in range(i + len(delim), j):
+                    if text[k] != "\n":
+                        out[k] = " "
+            last = "v"
+            i = j + len(delim)
+            continue
+        if c in "[{":
+            stack.append(c)
+        elif c in "]}" and stack:
+            stack.pop()
+        if not c.isspace():
+            last = c
+        elif c == "\n" and not stack:
+            last = "\n"
+        i += 1
+    return "".join(out)
+
+
+def _headers(code: str, line_starts: list[int]) -> list[tuple[int, KeyPath, int]]:
+    """Table headers as (offset, key path, end of section); [[x]] paths carry their index."""
+    found: list[tuple[int, KeyPath]] = []
+    counts: dict[KeyPath, int] = {}
+    depth = 0
+    for k, start in enumerate(line_starts):
+        end = line_starts[k + 1] if k + 1 < len(line_starts) else len(code)
+        line = code[start:end]
+        m = re.match(r"[ \t]*(\[\[?)[ \t]*([^\[\]]+?)[ \t]*\]\]?[ \t]*$", line.rstrip("\n"))
+        if depth == 0 and m:
+            keys = _split_key(m.group(2))
+            path: list[Key] = []
+            for i, key in enumerate(keys, start=1):
+                path.append(key)
+                prefix = tuple(keys[:i])
+                if i == len(keys) and m.group(1) == "[[":
+                    counts[prefix] = counts.get(prefix, 0) + 1
+                if prefix in counts:
+                    path.append(counts[prefix] - 1)
+            found.append((start + len(line) - len(line.lstrip()), tuple(path)))
+        depth += line.count("[") + line.count("{") - line.count("]") - line.count("}")
+        depth = max(depth, 0)
+    ends = [start for start, _ in found[1:]] + [len(code)]
+    return [(start, path, end) for (start, path), end in zip(found, ends, strict=True)]
 
 
 def _split_key(text: str) -> list[str]:
@@ -208,7 +345,7 @@ class _Builder:
                 self.p.add(path, f"missing required key {key!r}")
             return default
         value = raw[key]
-        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
             self.p.add((*path, key), f"expected {expected}, got {_tname(value)} {_short(value)}")
             return default
         return value
@@ -237,9 +374,17 @@ class _Builder:
         return self.money_value(raw[key], (*path, key))
 
     def money_value(self, value: Any, path: KeyPath) -> int | None:
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+        negative = value < 0 if isinstance(value, (int, float)) else str(value).strip().startswith("-")
+        if not isinstance(value, bool) and negative:
             self.p.add(path, f"limits cannot be negative, got {value}")
             return None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            # TOML reads 1e3 or 0x3E8 as a number: ask for the plain decimal text of SPEC §2.
+            raw = self.p.raw_value(path)
+            if raw is not None and not re.fullmatch(r"\d+(\.\d+)?", raw, flags=re.ASCII):
+                self.p.add(path, f"write money as plain decimal text like 12.50 (no exponent, sign, "
+                                 f"separator or hex), got {raw[:40]}")  # fmt: skip
+                return None
         try:
             return parse_money(value, field=str(path[-1]), digits=self.digits)
         except InvalidInput as e:
@@ -460,11 +605,13 @@ class _Builder:
             if rule_id is None or fact_name is None:
                 continue
             if rule_id in seen:
-                self.p.add((*rpath, "id"), f"duplicate rule id {rule_id!r} (also in case type {seen[rule_id]!r})")
+                where = "earlier in this case type" if seen[rule_id] == case_type else f"in case type {seen[rule_id]!r}"
+                self.p.add((*rpath, "id"), f"duplicate rule id {rule_id!r} (also {where})")
             seen[rule_id] = case_type
             fact = facts.get(fact_name)
             if fact is None:
-                self.p.add((*rpath, "fact"), f"fact {fact_name!r} is not declared in this case type's facts{_suggest(fact_name, facts)}")
+                hint = _suggest(fact_name, facts)
+                self.p.add((*rpath, "fact"), f"fact {fact_name!r} is not declared in this case type's facts{hint}")
                 continue
             rule = self.rule(r, rpath, rule_id, fact)
             if rule is not None:
@@ -487,10 +634,11 @@ class _Builder:
         if standard is None:
             return None
         if isinstance(standard, int) and isinstance(bend, int) and bend_key:
+            shown, limit = self.show(bend, fact), self.show(standard, fact)
             if op in ("max", "max_age_days") and bend < standard:
-                self.p.add((*path, bend_key), f"{bend_key} ({self.show(bend, fact)}) is below {op} ({self.show(standard, fact)})")
+                self.p.add((*path, bend_key), f"{bend_key} ({shown}) is below {op} ({limit})")
             if op == "min" and bend > standard:
-                self.p.add((*path, bend_key), f"bend_min ({self.show(bend, fact)}) is above min ({self.show(standard, fact)})")
+                self.p.add((*path, bend_key), f"bend_min ({shown}) is above min ({limit})")
         return Rule(
             id=rule_id,
             text=self.text(r, path, "text", rule_id) or rule_id,
@@ -556,7 +704,7 @@ class _Builder:
 
 
 def _unknown_key(key: str, known: tuple[str, ...]) -> str:
-    return f"unknown key {key!r}{_suggest(key, known)}"
+    return f"unknown key {key!r}{_suggest(key, known) or '; valid keys: ' + ', '.join(known)}"
 
 
 def _suggest(word: str, options: Mapping[str, Any] | tuple[str, ...]) -> str:
