@@ -44,13 +44,16 @@ def safe(text: object) -> str:
 def console(*, stderr: bool = False) -> Console:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, emoji=False)
 
 
 def money_line(budget: BudgetState, digits: int, currency: str) -> str:
     from empower_cli.money import format_money
 
-    m = lambda c: format_money(c, digits)  # noqa: E731
+    def m(c: int) -> str:
+
+        return format_money(c, digits)
+
     return (f"limit {m(budget.limit)} · spent {m(budget.spent)} · held {m(budget.held)} · "
             f"[bold]remaining {m(budget.remaining)} {currency}[/]")  # fmt: skip
 
@@ -106,7 +109,10 @@ def case_detail(case: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
 
     from empower_cli.money import format_money
 
-    m = lambda c: format_money(c, policy.digits)  # noqa: E731
+    def m(c: int) -> str:
+
+        return format_money(c, policy.digits)
+
     status = case["effective_status"]
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
@@ -177,7 +183,10 @@ def policy_tables(policy: Policy) -> RenderableType:
 
     from empower_cli.money import format_money
 
-    m = lambda c: format_money(c, policy.digits)  # noqa: E731
+    def m(c: int) -> str:
+
+        return format_money(c, policy.digits)
+
     b = policy.budget
     head = (f"[bold]{safe(policy.name)}[/] version {safe(policy.version)} ({policy.currency}); "
             f"sha256 {policy.sha256[:12]}…\n"

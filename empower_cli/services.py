@@ -152,7 +152,9 @@ def budget_json(budget: BudgetState, digits: int) -> dict[str, str]:
 
 def opened_payload(proposal: Proposal, evaluation: Evaluation, policy: Policy) -> dict[str, Any]:
     """What the decision event stores: enough to replay it (SPEC §6)."""
-    money = lambda cents: format_money(cents, policy.digits)  # noqa: E731
+    def money(cents: int) -> str:
+        return format_money(cents, policy.digits)
+
     return {
         "customer_id": proposal.customer_id,
         "segment": proposal.segment,

@@ -42,7 +42,9 @@ def initialise(directory: Path, *, db: Path | None = None) -> dict[str, Any]:
 
 
 def policy_json(policy: Policy) -> dict[str, Any]:
-    m = lambda c: format_money(c, policy.digits)  # noqa: E731
+    def m(c: int) -> str:
+        return format_money(c, policy.digits)
+
     b = policy.budget
 
     def limit(value: Any, money: bool) -> Any:

@@ -50,12 +50,12 @@ def event_hash(prev_hash: str, event: Mapping[str, Any]) -> str:
 
 
 def _m001_initial(db: Database) -> None:
-    db["events"].create(
+    db.table("events").create(
         {"seq": int, "at": str, "case_id": int, "kind": str, "actor": str, "os_user": str,
          "payload": str, "prev_hash": str, "hash": str},
         pk="seq", not_null={"at", "kind", "actor", "os_user", "payload", "prev_hash", "hash"},
     )  # fmt: skip
-    db["events"].create_index(["case_id"])
+    db.table("events").create_index(["case_id"])
     db.executescript(
         """
         CREATE TRIGGER events_no_update BEFORE UPDATE ON events
@@ -64,7 +64,7 @@ def _m001_initial(db: Database) -> None:
         BEGIN SELECT RAISE(ABORT, 'events are append-only: DELETE refused'); END;
         """
     )
-    db["cases"].create(
+    db.table("cases").create(
         {
             "id": int, "external_id": str, "imported": int, "opened_at": str, "agent": str,
             "customer_id": str, "segment": str, "case_type": str, "action": str,
@@ -81,11 +81,11 @@ def _m001_initial(db: Database) -> None:
                   "facts", "rules", "reasons", "objections", "escalated"},
         defaults={"imported": 0, "held_amount": 0, "objections": 0, "escalated": 0},
     )  # fmt: skip
-    db["cases"].create_index(["external_id"], unique=True)
-    db["cases"].create_index(["customer_id", "status"])
-    db["cases"].create_index(["status", "opened_at"])
-    db["cases"].create_index(["agent"])
-    db["customers"].create(
+    db.table("cases").create_index(["external_id"], unique=True)
+    db.table("cases").create_index(["customer_id", "status"])
+    db.table("cases").create_index(["status", "opened_at"])
+    db.table("cases").create_index(["agent"])
+    db.table("customers").create(
         {"customer_id": str, "segment": str, "first_seen": str}, pk="customer_id"
     )
 
