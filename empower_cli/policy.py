@@ -310,7 +310,7 @@ def _headers(code: str, line_starts: list[int]) -> list[tuple[int, KeyPath, int]
             found.append((start + len(line) - len(line.lstrip()), tuple(path)))
         depth += line.count("[") + line.count("{") - line.count("]") - line.count("}")
         depth = max(depth, 0)
-    ends = [start for start, _ in found[1:]] + [len(code)]
+    ends = [start for start, _ in found[1:]] + [len(code)] if found else []
     return [(start, path, end) for (start, path), end in zip(found, ends, strict=True)]
 
 
