@@ -155,16 +155,26 @@ class Store:
         self._begin_immediate()
         try:
             yield self
+        except sqlite3.DatabaseError as e:  # disk full, I/O error...: say so, keep nothing
+            self._rollback()
+            raise StoreError(f"{_describe(self.path, e)}; nothing was recorded") from None
         except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
+            self._rollback()
             raise
         try:
             self.conn.execute("COMMIT")
         except sqlite3.DatabaseError as e:
+            self._rollback()
+            raise StoreError(f"{_describe(self.path, e)}; the change was not saved") from None
+
+    def _rollback(self) -> None:
+        """Roll back if a transaction is open; a failing rollback must not hide the first error
+        (SQLite discards an uncommitted transaction when the connection closes)."""
+        try:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
-            raise StoreError(f"{self.path}: the change was not saved ({e})") from None
+        except sqlite3.Error:
+            pass
 
     def _begin_immediate(self) -> None:
         for attempt in range(BUSY_RETRIES):
@@ -364,6 +374,10 @@ def _describe(path: Path, error: sqlite3.Error) -> str:
         return f"{path}: the file is not an empower database or is corrupt ({text})"
     if "readonly" in text or "read-only" in text:
         return f"{path}: the database is read-only for this account ({text})"
+    if "full" in text:
+        return f"{path}: the disk holding the database is full ({text})"
+    if "disk I/O error" in text:
+        return f"{path}: the disk failed to read or write the database ({text})"
     if "unable to open" in text:
         return f"{path}: cannot open the database ({text}); check the directory exists and is writable"
     return f"{path}: database error ({text})"

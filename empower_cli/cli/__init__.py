@@ -57,6 +57,7 @@ def root(
 def init(
     ctx: typer.Context,
     directory: Annotated[Path, typer.Argument(help="Where to write policies.toml and data/.")] = Path("."),
+    json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
 ) -> None:
     """Write the example policies.toml (unless one exists) and create the database.
 
@@ -67,7 +68,7 @@ def init(
         from empower_cli.services_admin import initialise
 
         result = initialise(directory, db=settings(ctx).db)
-        if settings(ctx).json:
+        if settings(ctx).json or json:
             print_json(result)
         else:
             verb = "wrote" if result["policy_created"] else "kept the existing"

@@ -76,6 +76,10 @@ def handle_errors() -> Iterator[None]:
     except Exception as e:  # the last resort of SPEC §5: exit 1, one line
         if os.environ.get("EMPOWER_DEBUG") == "1":
             raise
+        sqlite3 = sys.modules.get("sqlite3")
+        if sqlite3 is not None and isinstance(e, sqlite3.Error):  # a failing disk is not a bug
+            print_error(f"the database failed: {e}; nothing more was recorded")
+            raise typer.Exit(1) from None
         print_error(f"internal error: {type(e).__name__}: {e} (set EMPOWER_DEBUG=1 for details)")
         raise typer.Exit(1) from None
 
