@@ -35,6 +35,11 @@ def initialise(directory: Path, *, db: Path | None = None) -> dict[str, Any]:
         except OSError as e:
             raise StoreError(f"{target}: cannot write the policy file ({e.strerror})") from None
         created = True
+    else:
+        # Keeping a policy that every later command refuses would only defer the error.
+        from empower_cli.policy import load_policy
+
+        load_policy(target)
     db_path = database_path(db, target)
     with Store(db_path):
         pass
