@@ -22,8 +22,9 @@ NoteOption = Annotated[str | None, Opt("--note", help="Why (recorded with the st
 
 @app.command("queue")
 def queue(ctx: typer.Context, json: JsonOption = False) -> None:
-    """Cases waiting for me, oldest first: co-signs I may give and, for a supervisor,
-    every case waiting for a supervisor; with amount, age, rules bent and time left.
+    """Cases waiting for me, oldest first: co-signs I may give, and escalated cases for a supervisor.
+
+    Each shows the amount, age, customer, the rules bent and the time left before its hold expires.
 
     Example: empower case queue
     """
