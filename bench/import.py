@@ -1,0 +1,154 @@
+"""Benchmark `empower import cases` against `sqlite-utils insert DB cases FILE --csv`.
+
+Run by hand (not a test): generates N synthetic historical cases for the shipped policy's
+case types, times both tools on the same CSV file in one run, and prints a table with
+rows/s, their ratio and each run's peak RSS.
+
+    .venv/bin/python bench/import.py              # 1,000,000 rows
+    .venv/bin/python bench/import.py -n 100000 --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+WORDS = ("customer", "loyal", "item", "unused", "receipt", "store", "manager", "agreed", "long", "time",
+         "delay", "courier", "damaged", "box", "original", "packaging", "flight", "traffic", "gate", "family",
+         "warranty", "repair", "week", "late", "apologised", "goodwill", "first", "complaint", "years")  # fmt: skip
+AGENTS = ("alice", "bob", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory")
+HEADER = ("external_id", "customer_id", "agent", "opened_at", "case_type", "action", "amount", "status",
+          "justification", "cosigner", "supervisor", "reaction", "retained",
+          "fact.days_since_purchase", "fact.has_receipt", "fact.days_past_warranty",
+          "fact.minutes_late", "fact.cause", "fact.nights", "fact.topic")  # fmt: skip
+
+
+def justification(rng: random.Random) -> str:
+    target = rng.randint(60, 120)
+    words: list[str] = []
+    while sum(len(w) + 1 for w in words) < target:
+        words.append(rng.choice(WORDS))
+    return " ".join(words)[:target].capitalize()
+
+
+def row(i: int, rng: random.Random, now: dt.datetime) -> list[str]:
+    kind = rng.random()
+    facts = [""] * 7
+    if kind < 0.35:
+        ctype, action = "late_return", rng.choice(("refund", "exchange", "goodwill_credit"))
+        facts[0], facts[1] = str(rng.randint(0, 40)), rng.choice(("yes", "yes", "yes", "no"))
+    elif kind < 0.6:
+        ctype, action = "expired_warranty", rng.choice(("free_repair", "goodwill_credit"))
+        facts[2] = str(rng.randint(0, 120))
+    elif kind < 0.85:
+        ctype, action = "missed_flight", rng.choice(("rebook", "fee_waiver", "goodwill_credit"))
+        facts[3], facts[4] = str(rng.randint(0, 900)), rng.choice(("traffic", "medical", "airline", "other"))
+    elif kind < 0.97:
+        ctype, action = "hotel_complaint", rng.choice(("free_night", "goodwill_credit"))
+        facts[5] = str(rng.randint(1, 14))
+    else:
+        ctype, action = "financial_advice", rng.choice(("fee_waiver", "goodwill_credit"))
+        facts[6] = rng.choice(("mortgage rates", "pension transfer", "medication dosage"))
+    opened = now - dt.timedelta(seconds=rng.randint(3600, 3 * 365 * 86400))
+    agent = rng.choice(AGENTS)
+    status = rng.choices(("approved", "denied", "pending_cosign", "expired"), (85, 8, 4, 3))[0]
+    cosigner = rng.choice([a for a in AGENTS if a != agent]) if rng.random() < 0.2 else ""
+    return [
+        f"LEG-{opened:%Y}-{i:08d}", f"C-{rng.randint(1, 250_000):06d}", agent,
+        opened.strftime("%Y-%m-%dT%H:%M:%S") + rng.choice(("", "Z", "+02:00")), ctype, action,
+        f"{rng.randint(500, 60_000) / 100:.2f}", status, justification(rng), cosigner,
+        "carol" if status == "denied" else "", rng.choice(("satisfied", "neutral", "dissatisfied", "")),
+        rng.choice(("yes", "no", "")), *facts,
+    ]  # fmt: skip
+
+
+def generate(path: Path, n: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    now = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(HEADER)
+        for i in range(n):
+            writer.writerow(row(i, rng, now))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=1_000_000, help="rows to generate (default 1,000,000)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--profile", action="store_true", help="also profile empower's import with cProfile")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="empower-bench-"))
+    try:
+        run(work, args.n, profile=args.profile)
+    finally:
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run(work: Path, n: int, *, profile: bool) -> None:
+    data = work / "history.csv"
+    t0 = time.perf_counter()
+    generate(data, n)
+    print(f"generated {n:,} rows ({data.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.1f}s")
+    policy = work / "policies.toml"
+    shutil.copy(ROOT / "policies.toml", policy)
+    os.chmod(policy, 0o644)
+    env = {**os.environ, "EMPOWER_POLICY": str(policy), "EMPOWER_DB": str(work / "empower.db")}
+    results = []
+    for name, cmd in (
+        ("sqlite-utils insert --csv", [str(BIN / "sqlite-utils"), "insert", str(work / "peer.db"), "cases",
+                                       str(data), "--csv"]),
+        ("empower import cases", [str(BIN / "empower"), "--json", "import", "cases", str(data)]),
+    ):  # fmt: skip
+        elapsed, rss, _ = measure(cmd, env)
+        results.append((name, elapsed, n / elapsed, rss))
+    print()
+    print(f"{'tool':<28}{'seconds':>10}{'rows/s':>12}{'peak RSS MiB':>15}")
+    for name, elapsed, rate, rss in results:
+        print(f"{name:<28}{elapsed:>10.1f}{rate:>12,.0f}{rss:>15.0f}")
+    ratio = results[1][2] / results[0][2]
+    print(f"\nempower / sqlite-utils rows/s: {ratio:.2f}x (target >= 2.0x); "
+          f"empower peak RSS {results[1][3]:.0f} MiB (target < 150 MiB at 1,000,000 rows)")  # fmt: skip
+    if profile:
+        prof = work / "import.prof"
+        fresh = {**env, "EMPOWER_DB": str(work / "profiled.db")}
+        subprocess.run([sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "empower_cli", "--json",
+                        "import", "cases", str(data)], env=fresh, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+        import pstats
+
+        pstats.Stats(str(prof)).sort_stats("tottime").print_stats(20)
+
+
+def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run `cmd` under a small Python parent, so the peak RSS read is this command's alone."""
+    probe = (
+        "import os, resource, subprocess, sys, time\n"
+        "t = time.perf_counter()\n"
+        "p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)\n"
+        "e = time.perf_counter() - t\n"
+        "if p.returncode: sys.exit(p.stderr[-500:])\n"
+        "print(e, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, *cmd], env=env, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"{cmd[0]} failed: {done.stderr.strip()}")
+    elapsed, rss = done.stdout.split()
+    return float(elapsed), float(rss), ""
+
+
+if __name__ == "__main__":
+    main()
