@@ -127,7 +127,7 @@ def case_detail(case: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
         ("amount", m(case["amount"])),
         ("discretion", m(case["discretionary_amount"]) + (" (in policy)" if case["in_policy"] else "")),
     ]
-    if case["status"] in ("pending_cosign", "pending_supervisor"):
+    if status in ("pending_cosign", "pending_supervisor"):
         rows.append(("hold", f"{m(case['held_amount'])} until {case['expires_at']}"))
     for key in ("justification", "cosigner", "supervisor", "reaction"):
         if case.get(key):
@@ -151,13 +151,21 @@ def case_detail(case: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
     history = Table("seq", "at", "event", "by", "details", box=None, header_style="bold", pad_edge=False)
     for e in events:
         payload = json.loads(e["payload"])
-        detail = payload.get("note") or payload.get("reason") or payload.get("status") or ""
+        detail = _event_detail(payload)
         history.add_row(str(e["seq"]), e["at"][:19], e["kind"], safe(e["actor"]), safe(detail))
     parts: list[RenderableType] = [head, "", fact_table, "", rules_table(json.loads(case["rules"]))]
     parts += ["", "[bold]reasons[/]"] + [f"  • {safe(r)}" for r in json.loads(case["reasons"])]
     parts += ["", "[bold]history[/]", history, "",
               "customer budget now: " + money_line(budget, policy.digits, policy.currency)]  # fmt: skip
     return Panel(Group(*parts), title=f"case {case['id']}", expand=False)
+
+
+def _event_detail(payload: Mapping[str, Any]) -> str:
+    """The one line of an event worth showing in a case's history."""
+    if "reaction" in payload and "retained" in payload:
+        kept = {True: "retained", False: "lost"}.get(payload["retained"], "")
+        return f"{payload['reaction']}, {kept}".strip(", ")
+    return str(payload.get("note") or payload.get("reason") or payload.get("status") or "")
 
 
 def cases_table(cases: Sequence[Mapping[str, Any]], *, digits: int) -> RenderableType:
