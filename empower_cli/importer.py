@@ -204,6 +204,16 @@ class RowValidator:
         )  # fmt: skip
 
 
+# validate_proposal names fields as `case new` flags do; the file's columns are named so.
+_COLUMN_OF = {"customer": "customer_id", "type": "case_type"}
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, InvalidInput) and error.field in _COLUMN_OF:
+        return f"{_COLUMN_OF[error.field]}: {error.problem}"
+    return str(error)
+
+
 def _retained(value: object) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
@@ -303,7 +313,7 @@ class Importer:
                     try:
                         chunk.append(prepare(rec))
                     except (EmpowerError, RowProblem) as e:
-                        bad.append((rec.line, str(rec.fields.get("external_id", "")), str(e), rec.raw))
+                        bad.append((rec.line, str(rec.fields.get("external_id", "")), _reason(e), rec.raw))
                 if len(chunk) + len(bad) >= self.chunk_rows:
                     self._flush(chunk, bad, reader.bytes_read)
                     chunk, bad = [], []

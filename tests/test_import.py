@@ -209,16 +209,18 @@ def test_rejects_carry_the_line_where_each_record_starts(cli: CliFn, tmp_path: P
         + row("A-4", days="soon")                                  # line 9: bad fact
         + row("A-5", agent="")                                     # line 10: no agent
         + row("A-6")                                               # line 11
+        + row("A-7", customer="")                                  # line 12: no customer
     )  # fmt: skip
     r = cli("import", "cases", str(write(tmp_path, text)), "--json")
     assert r.exit_code == 0, r.output
     summary = as_json(r)
-    assert (summary["read"], summary["imported"], summary["rejected"]) == (6, 3, 3)
+    assert (summary["read"], summary["imported"], summary["rejected"]) == (7, 3, 4)
     bad = rejects(tmp_path / "history.csv.rejects.csv")
-    assert [(b["line"], b["external_id"]) for b in bad] == [("7", "A-3"), ("9", "A-4"), ("10", "A-5")]
+    assert [(b["line"], b["external_id"]) for b in bad] == [("7", "A-3"), ("9", "A-4"), ("10", "A-5"), ("12", "A-7")]
     assert bad[0]["reason"].startswith("amount:")
     assert bad[1]["reason"].startswith("fact days_since_purchase:")
     assert bad[2]["reason"].startswith("agent:")
+    assert bad[3]["reason"] == "customer_id: is required"
     assert bad[0]["record"].startswith("A-3,C-1,bob,")
     assert {c["external_id"] for c in cases(db_path)} == {"A-1", "A-2", "A-6"}
 
@@ -390,3 +392,27 @@ def test_an_unknown_format_or_missing_file_is_refused(cli: CliFn, tmp_path: Path
     assert "--format" in r.stderr
     r = cli("import", "cases", str(tmp_path / "absent.csv"))
     assert r.exit_code == 5, r.output
+
+
+@pytest.mark.parametrize("json_output", [False, True])
+def test_a_progress_bar_shows_on_a_terminal_but_never_in_json(tmp_path: Path, policy_path: Path, db_path: Path,
+                                                              json_output: bool) -> None:  # fmt: skip
+    import os
+    import sys
+
+    import pexpect
+
+    path = write(tmp_path, HEADER + "".join(row(f"Q-{i}") for i in range(3000)))
+    env = {**os.environ, "EMPOWER_POLICY": str(policy_path), "EMPOWER_DB": str(db_path), "EMPOWER_AGENT": "bob"}
+    args = ["-m", "empower_cli", "import", "cases", str(path), *(["--json"] if json_output else [])]
+    child = pexpect.spawn(sys.executable, args, env=env, encoding="utf-8", timeout=60, dimensions=(24, 120))
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    screen = child.before
+    if json_output:
+        assert "importing" not in screen
+        assert json.loads(screen)["imported"] == 3000
+    else:
+        assert "importing" in screen
+        assert "read 3000, imported 3000" in screen
