@@ -321,7 +321,11 @@ class Store:
 
     def budget(self, customer_id: str, *, limit: int, window_days: int, now: dt.datetime,
                exclude_case: int | None = None) -> BudgetState:  # fmt: skip
-        """Spent (approved inside the window) and held (live pending) for one customer."""
+        """Spent (approved inside the window) and held (live pending) for one customer.
+
+        No upper bound on settled_at: `now` is taken before the write lock is won, and a
+        case another process approved meanwhile (settled a few ms "after" now) is spent too.
+        """
         row = self.conn.execute(
             """
             SELECT
@@ -331,7 +335,7 @@ class Store:
                           AND (status = 'approved' OR held_amount > 0) THEN 1 END)
             FROM cases
             WHERE customer_id = :customer AND id IS NOT :exclude AND (
-                (status = 'approved' AND settled_at > :window_start AND settled_at <= :now)
+                (status = 'approved' AND settled_at > :window_start)
                 OR (status IN ('pending_cosign', 'pending_supervisor') AND expires_at > :now))
             """,
             {"customer": customer_id, "exclude": exclude_case, "now": iso(now),

@@ -1,0 +1,106 @@
+"""SPEC §4 invariant under real contention: many `empower` processes spending the same
+customer's budget at the same moment never overspend it, and nobody sees "database is locked".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, training_policy_text, write_policy
+
+PROCESSES = 16
+
+# Each process imports the CLI first, then waits for the barrier file, so that all of them
+# reach the database within a few milliseconds of each other.
+RUNNER = """
+import os, runpy, sys, time
+import empower_cli.cli
+barrier = sys.argv[1]
+deadline = time.monotonic() + 60
+while not os.path.exists(barrier) and time.monotonic() < deadline:
+    time.sleep(0.001)
+sys.argv = ["empower", *sys.argv[2:]]
+runpy.run_module("empower_cli", run_name="__main__", alter_sys=True)
+"""
+
+
+def race_policy(tmp_path: Path) -> Path:
+    text = training_policy_text()
+    for old, new in (('per_customer = "2000.00"', 'per_customer = "500.00"'),
+                     ('max_discretion = "200.00"', 'max_discretion = "1000.00"'),
+                     ('above = "100.00"', 'above = "1000.00"')):  # fmt: skip
+        assert old in text
+        text = text.replace(old, new)
+    return write_policy(tmp_path, text)
+
+
+def spend(barrier: Path, policy: Path, db: Path, agent: str) -> subprocess.Popen[str]:
+    args = ["--policy", str(policy), "--db", str(db), "--json", "case", "new", "--customer", "C-RACE",
+            "--type", "hotel_complaint", "--fact", "nights=3", "--action", "goodwill_credit",
+            "--amount", "100.00", "--justification", "Noisy room all night, fair goodwill"]  # fmt: skip
+    env = {**os.environ, "EMPOWER_AGENT": agent, "PYTHONPATH": str(ROOT)}
+    env.pop("EMPOWER_DEBUG", None)
+    return subprocess.Popen([sys.executable, "-c", RUNNER, str(barrier), *args], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def race(tmp_path: Path, db: Path) -> list[tuple[int, str, str]]:
+    policy = race_policy(tmp_path)
+    barrier = tmp_path / "go"
+    procs = [spend(barrier, policy, db, f"agent{i}") for i in range(PROCESSES)]
+    time.sleep(1.5)  # let every process import and reach the barrier
+    barrier.touch()
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        results.append((p.returncode, out, err))
+    return results
+
+
+def check(results: list[tuple[int, str, str]], db: Path) -> None:
+    for code, out, err in results:
+        assert code == 0, err
+        assert "database is locked" not in err + out
+        assert "Traceback" not in err
+    decisions = [json.loads(out) for _, out, _ in results]
+    statuses = sorted(d["status"] for d in decisions)
+    assert statuses == ["approved"] * 5 + ["pending_supervisor"] * 11
+    for d in decisions:
+        b = {k: int(v.replace(".", "")) for k, v in d["budget"].items()}
+        assert b["spent"] + b["held"] <= b["limit"] == 50000
+        assert b["remaining"] >= 0
+    with sqlite3.connect(db) as conn:
+        spent, held, approved = conn.execute(
+            "SELECT SUM(CASE WHEN status = 'approved' THEN discretionary_amount ELSE 0 END),"
+            " SUM(CASE WHEN status LIKE 'pending%' THEN held_amount ELSE 0 END),"
+            " SUM(status = 'approved') FROM cases WHERE customer_id = 'C-RACE'"
+        ).fetchone()
+        assert (spent, held, approved) == (50000, 0, 5)
+        assert conn.execute("SELECT COUNT(*) FROM events").fetchone() == (PROCESSES,)
+        seqs = [r[0] for r in conn.execute("SELECT seq FROM events ORDER BY seq")]
+        assert seqs == list(range(1, PROCESSES + 1))
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes and file locks")
+def test_sixteen_processes_spending_one_budget_approve_exactly_what_fits(tmp_path: Path) -> None:
+    db = tmp_path / "data" / "empower.db"
+    from empower_cli.store import Store
+
+    Store(db).close()  # the database exists and is migrated before the race
+    check(race(tmp_path, db), db)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes and file locks")
+def test_sixteen_processes_racing_on_a_database_that_does_not_exist_yet(tmp_path: Path) -> None:
+    """The first use creates and migrates the file while the others wait for it."""
+    db = tmp_path / "data" / "empower.db"
+    check(race(tmp_path, db), db)
