@@ -18,44 +18,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from empower_cli.config import Identity
-from empower_cli.errors import EmpowerError, InvalidInput, NotFound
-from empower_cli.evaluate import clean_id, evaluate, validate_proposal
-from empower_cli.import_read import CsvReader, Format, JsonlReader, Record, RowProblem
-from empower_cli.models import PENDING, STATUSES, BudgetState, Policy, Role
-from empower_cli.money import format_money, parse_money
-from empower_cli.services import facts_as_text
+from empower_cli.errors import InvalidInput, NotFound
+from empower_cli.import_read import CsvReader, Format, JsonlReader
+from empower_cli.import_rows import Prepared
+from empower_cli.models import Policy
 from empower_cli.store import Store, canonical_json
-from empower_cli.timeutil import iso, parse_iso
+from empower_cli.timeutil import iso
 
 CHUNK_ROWS = 10_000
-_TRUE = ("true", "yes", "y", "1")
-_FALSE = ("false", "no", "n", "0")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# Encoders made once: json.dumps(..., ensure_ascii=False) builds a new encoder per call.
-# _canonical gives exactly store.canonical_json's text.
-_plain = json.JSONEncoder(ensure_ascii=False).encode
-_canonical = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
-_CACHE_LIMIT = 4096
-
-
-def _iso(moment: dt.datetime) -> str:
-    """timeutil.iso for a datetime already in UTC, without strftime (the hot loop)."""
-    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
-
-
-@dataclass
-class Prepared:
-    """A validated row, ready to be numbered and written."""
-
-    line: int
-    raw: str
-    external_id: str
-    content_hash: str
-    content_json: str
-    case: tuple[Any, ...]  # CASE_COLUMNS without id, external_id and content_hash
-    customer: tuple[str, str | None, str]
-    today_status: str
-    today_discretionary: str
 
 
 @dataclass
@@ -81,150 +52,6 @@ class Summary:
 
 
 # -- validating ---------------------------------------------------------------------
-
-
-class RowValidator:
-    """Turn one record into a Prepared row with the live validation and evaluation."""
-
-    def __init__(self, policy: Policy, *, now: dt.datetime) -> None:
-        self.policy = policy
-        self.now = now
-        self.digits = policy.digits
-        self.hold = dt.timedelta(hours=policy.cosign.hold_hours)
-        self.roles: dict[str, Role | None] = {}
-        self.budgets: dict[str | None, BudgetState] = {}
-        # Rule results and reasons repeat across rows: their JSON is cached (bounded).
-        self.rules_json: dict[tuple[str, ...], str] = {}
-        self.reasons_json: dict[tuple[str, ...], str] = {}
-
-    def _rules_json(self, case_type: str, evaluation: Any) -> str:
-        key = (case_type, *(r.result for r in evaluation.rules))
-        text = self.rules_json.get(key)
-        if text is None:
-            text = _plain([{"id": r.id, "result": r.result, "text": r.text} for r in evaluation.rules])
-            self.rules_json[key] = text
-        return text
-
-    def _reasons_json(self, reasons: tuple[str, ...]) -> str:
-        text = self.reasons_json.get(reasons)
-        if text is None:
-            if len(self.reasons_json) >= _CACHE_LIMIT:
-                self.reasons_json.clear()
-            text = self.reasons_json[reasons] = _plain(list(reasons))
-        return text
-
-    def role(self, agent: str) -> Role:
-        if agent not in self.roles:
-            self.roles[agent] = self.policy.role_of(agent)
-        role = self.roles[agent]
-        if role is None:
-            raise RowProblem(f"agent: login {agent!r} has no role in today's policy and it has no default_role")
-        return role
-
-    def budget(self, segment: str | None) -> BudgetState:
-        # Today's decision is evaluated against the customer's full limit for the segment:
-        # the documented approximation (see the README), identical for every row.
-        state = self.budgets.get(segment)
-        if state is None:
-            state = self.budgets[segment] = BudgetState(limit=self.policy.budget.limit_for(segment))
-        return state
-
-    def prepare(self, rec: Record) -> Prepared:
-        f = rec.fields
-        policy, digits = self.policy, self.digits
-        external_id = clean_id(f.get("external_id"), field="external_id")
-        if "opened_at" not in f:
-            raise InvalidInput("opened_at", "is required")
-        opened = parse_iso(f["opened_at"], field="opened_at")
-        if opened > self.now:
-            raise InvalidInput("opened_at", f"{iso(opened)} is in the future")
-        proposal = validate_proposal(
-            policy, agent=f.get("agent") or "", customer_id=f.get("customer_id"),
-            case_type=f.get("case_type"), facts=rec.facts, action=f.get("action"),
-            amount=f.get("amount"), segment=f.get("segment"),
-            justification=f.get("justification"), reaction=f.get("reaction"),
-        )  # fmt: skip
-        status = f.get("status", "approved")
-        if status not in STATUSES:
-            raise InvalidInput("status", f"expected one of {', '.join(STATUSES)}, got {status[:40]!r}")
-        agent = proposal.agent
-        cosigner = clean_id(f["cosigner"], field="cosigner") if "cosigner" in f else None
-        supervisor = clean_id(f["supervisor"], field="supervisor") if "supervisor" in f else None
-        if cosigner == agent:
-            raise RowProblem(f"cosigner: {agent!r} is the case's own agent (four-eyes rule)")
-        if supervisor == agent:
-            raise RowProblem(f"supervisor: {agent!r} is the case's own agent (four-eyes rule)")
-        retained = _retained(f.get("retained"))
-        pending = status in PENDING
-        settled = None
-        if "settled_at" in f:
-            if pending:
-                raise InvalidInput("settled_at", f"a {status} case is not settled yet; leave it empty")
-            settled = parse_iso(f["settled_at"], field="settled_at")
-            if settled < opened:
-                raise InvalidInput("settled_at", "is before opened_at")
-        given = f.get("discretionary_amount")
-        evaluation = evaluate(proposal, policy, role=self.role(agent), budget=self.budget(proposal.segment), now=opened)
-        if given is not None:
-            discretion = parse_money(given, field="discretionary_amount", digits=digits)
-            if discretion > proposal.amount:
-                raise InvalidInput("discretionary_amount", "is more than the amount")
-        else:
-            discretion = evaluation.discretionary_amount
-        opened_iso = _iso(opened)
-        facts = facts_as_text(proposal, policy)
-        content = {
-            "external_id": external_id, "customer_id": proposal.customer_id, "segment": proposal.segment,
-            "agent": agent, "opened_at": opened_iso, "settled_at": _iso(settled) if settled else None,
-            "case_type": proposal.case_type, "action": proposal.action,
-            "amount": format_money(proposal.amount, digits), "facts": facts, "status": status,
-            "discretionary_amount": None if given is None else format_money(discretion, digits),
-            "justification": proposal.justification or None, "reaction": proposal.reaction,
-            "retained": retained, "cosigner": cosigner, "supervisor": supervisor,
-        }  # fmt: skip
-        content_json = _canonical(content)
-        digest = hashlib.sha256(content_json.encode("utf-8")).hexdigest()
-        case = (
-            1, opened_iso, agent, proposal.customer_id, proposal.segment, proposal.case_type,
-            proposal.action, proposal.amount, discretion, discretion if pending else 0,
-            int(discretion == 0), status, _iso(opened + self.hold) if pending else None,
-            None if pending else (_iso(settled) if settled else opened_iso), 0,
-            _plain(facts), self._rules_json(proposal.case_type, evaluation),
-            self._reasons_json(evaluation.reasons),
-            proposal.justification or None, proposal.reaction,
-            None if retained is None else int(retained), cosigner, supervisor, 0,
-            policy.version, policy.sha256, evaluation.status, evaluation.discretionary_amount,
-        )  # fmt: skip
-        return Prepared(
-            line=rec.line, raw=rec.raw, external_id=external_id, content_hash=digest,
-            content_json=content_json, case=case,
-            customer=(proposal.customer_id, proposal.segment, opened_iso),
-            today_status=evaluation.status,
-            today_discretionary=format_money(evaluation.discretionary_amount, digits),
-        )  # fmt: skip
-
-
-# validate_proposal names fields as `case new` flags do; the file's columns are named so.
-_COLUMN_OF = {"customer": "customer_id", "type": "case_type"}
-
-
-def _reason(error: Exception) -> str:
-    if isinstance(error, InvalidInput) and error.field in _COLUMN_OF:
-        return f"{_COLUMN_OF[error.field]}: {error.problem}"
-    return str(error)
-
-
-def _retained(value: object) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise InvalidInput("retained", f"expected yes or no, got {str(value)[:40]!r}")
-
-
 # -- writing ------------------------------------------------------------------------
 
 
@@ -284,8 +111,10 @@ class Importer:
     summary: Summary = field(default_factory=Summary)
     rejects: RejectsFile = field(default_factory=lambda: RejectsFile(None))
     on_progress: Callable[[int], None] | None = None
+    workers: int = 0  # validating processes besides this one (import_pool.default_workers)
 
     def run(self, path: Path, fmt: Format) -> Summary:
+        from empower_cli.import_pool import checked
         from empower_cli.store_import import SeenIds
 
         started = time.perf_counter()
@@ -298,22 +127,18 @@ class Importer:
             raise InvalidInput(str(path), f"cannot read the file ({e.strerror})") from None
         self.seen = SeenIds() if self.store is None else None
         self._prefix()
-        validator = RowValidator(self.policy, now=self.now)
         with stream:
             reader: CsvReader | JsonlReader = (CsvReader if fmt == "csv" else JsonlReader)(stream, str(path))
             self.rejects.open()
             chunk: list[Prepared] = []
             bad: list[tuple[int, str, str, str]] = []
-            prepare = validator.prepare
-            for rec in reader:
+            outcomes = checked(reader, policy=self.policy, now=self.now, workers=self.workers)
+            for outcome in outcomes:
                 self.summary.read += 1
-                if rec.problem is not None:
-                    bad.append((rec.line, str(rec.fields.get("external_id", "")), rec.problem, rec.raw))
+                if isinstance(outcome, Prepared):
+                    chunk.append(outcome)
                 else:
-                    try:
-                        chunk.append(prepare(rec))
-                    except (EmpowerError, RowProblem) as e:
-                        bad.append((rec.line, str(rec.fields.get("external_id", "")), _reason(e), rec.raw))
+                    bad.append(outcome)
                 if len(chunk) + len(bad) >= self.chunk_rows:
                     self._flush(chunk, bad, reader.bytes_read)
                     chunk, bad = [], []

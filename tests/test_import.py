@@ -416,3 +416,27 @@ def test_a_progress_bar_shows_on_a_terminal_but_never_in_json(tmp_path: Path, po
     else:
         assert "importing" in screen
         assert "read 3000, imported 3000" in screen
+
+
+def test_worker_processes_record_exactly_what_one_process_records(tmp_path: Path, policy: Any) -> None:
+    from empower_cli.config import Identity
+    from empower_cli.importer import Importer, RejectsFile
+    from empower_cli.store import Store
+
+    body = "".join(row(f"M-{i}", customer=f"C-{i % 7}", amount=f"{i % 300}.{i % 100:02d}") for i in range(2500))
+    path = write(tmp_path, HEADER + body + row("M-bad", amount="x") + row("M-7", amount="1.00"))
+    now = utcnow()
+    results = []
+    for workers in (0, 2):
+        db = tmp_path / f"w{workers}.db"
+        store = Store(db)
+        importer = Importer(policy=policy, identity=Identity("carol", "carol", policy.role_of("carol")), now=now,
+                            store=store, workers=workers, chunk_rows=700)  # fmt: skip
+        importer.rejects = RejectsFile(tmp_path / f"w{workers}.rejects.csv")
+        summary = importer.run(path, "csv")
+        importer.rejects.close()
+        store.close()
+        results.append(((summary.read, summary.imported, summary.rejected), dump(db),
+                        (tmp_path / f"w{workers}.rejects.csv").read_text()))  # fmt: skip
+    assert results[0][0] == (2502, 2500, 2)
+    assert results[0] == results[1]

@@ -51,7 +51,10 @@ def cases(
             raise NotFound(f"{file}: no such file")
         # A dry run writes nothing: no rejects file unless asked for one, no database.
         target = rejects if (rejects is not None or dry_run) else default_rejects_path(file)
+        from empower_cli.import_pool import default_workers
+
         importer = Importer(policy=s.policy, identity=identity, now=s.now, store=None)
+        importer.workers = default_workers(file.stat().st_size)
         if dry_run:
             importer.dry_conn = open_read_only(s.db_path)
         else:

@@ -1,0 +1,132 @@
+"""Validation of import records on the machine's other cores: worker processes run the
+same RowValidator.prepare on batches of records; results come back in file order.
+
+Only the parent reads the file and writes the database, so line numbers, chunking and
+crash-safety are the same as with no workers. A worker whose parent died (kill -9)
+notices within a second and exits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing as mp
+import os
+import queue
+from collections.abc import Iterable, Iterator
+from typing import Any, Union
+
+from empower_cli.errors import EmpowerError
+from empower_cli.import_read import Record, RowProblem
+from empower_cli.import_rows import Prepared, RowValidator, reject_reason
+from empower_cli.models import Policy
+
+BATCH_ROWS = 1_000
+Reject = tuple[int, str, str, str]  # line, external_id, reason, raw record
+Outcome = Union[Prepared, Reject]  # noqa: UP007  (a runtime alias; `|` needs 3.10 types)
+MIN_BYTES_FOR_WORKERS = 4 * 1024 * 1024  # below this, starting processes costs more than it saves
+
+
+def default_workers(size: int) -> int:
+    """Worker processes for a file of `size` bytes: one per core, none for small files."""
+    if size < MIN_BYTES_FOR_WORKERS:
+        return 0
+    return min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def check_one(validator: RowValidator, rec: Record) -> Outcome:
+    """One record: a Prepared row, or a reject with its reason."""
+    if rec.problem is not None:
+        return (rec.line, str(rec.fields.get("external_id", "")), rec.problem, rec.raw)
+    try:
+        return validator.prepare(rec)
+    except (EmpowerError, RowProblem) as e:
+        return (rec.line, str(rec.fields.get("external_id", "")), reject_reason(e), rec.raw)
+
+
+def checked(records: Iterable[Record], *, policy: Policy, now: dt.datetime, workers: int) -> Iterator[Outcome]:
+    """Every record's outcome, in file order; on `workers` processes when > 0."""
+    if workers <= 0:
+        validator = RowValidator(policy, now=now)
+        for rec in records:
+            yield check_one(validator, rec)
+        return
+    yield from _Pool(policy, now, workers).run(records)
+
+
+def _batches(records: Iterable[Record]) -> Iterator[list[Record]]:
+    batch: list[Record] = []
+    for rec in records:
+        batch.append(rec)
+        if len(batch) >= BATCH_ROWS:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _work(tasks: Any, results: Any, policy: Policy, now: dt.datetime, parent: int) -> None:
+    validator = RowValidator(policy, now=now)
+    while True:
+        try:
+            item = tasks.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:
+                return  # the importer was killed: do not linger
+            continue
+        if item is None:
+            return
+        index, batch = item
+        try:
+            results.put((index, [check_one(validator, rec) for rec in batch], None))
+        except Exception as e:  # a bug, not a bad row: report it to the parent
+            results.put((index, None, f"{type(e).__name__}: {e}"))
+            return
+
+
+class _Pool:
+    def __init__(self, policy: Policy, now: dt.datetime, workers: int) -> None:
+        ctx = mp.get_context("fork")  # the policy is shared as it is, nothing to re-load
+        self.tasks = ctx.Queue()
+        self.results = ctx.Queue()
+        self.procs = [
+            ctx.Process(target=_work, args=(self.tasks, self.results, policy, now, os.getpid()), daemon=True)
+            for _ in range(workers)
+        ]
+        for proc in self.procs:
+            proc.start()
+        self.in_flight_limit = 3 * workers  # bounds memory: at most this many batches out
+
+    def run(self, records: Iterable[Record]) -> Iterator[Outcome]:
+        waiting: dict[int, list[Outcome]] = {}
+        sent = received = 0
+        try:
+            for batch in _batches(records):
+                self.tasks.put((sent, batch))
+                sent += 1
+                while sent - received >= self.in_flight_limit:
+                    yield from self._next(waiting, received)
+                    received += 1
+            while received < sent:
+                yield from self._next(waiting, received)
+                received += 1
+        finally:
+            self._stop()
+
+    def _next(self, waiting: dict[int, list[Outcome]], index: int) -> list[Outcome]:
+        while index not in waiting:
+            got, outcomes, error = self.results.get()
+            if error is not None:
+                raise RuntimeError(f"import worker failed: {error}")
+            waiting[got] = outcomes
+        return waiting.pop(index)
+
+    def _stop(self) -> None:
+        for _ in self.procs:
+            self.tasks.put(None)
+        for proc in self.procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+        self.tasks.close()
+        self.results.close()
