@@ -82,10 +82,12 @@ def _run(importer: Importer, file: Path, fmt: Format, *, progress: bool) -> Summ
     from empower_cli.render import console
 
     size = file.stat().st_size
+    # No refresh thread (auto_refresh=False): the importer forks its workers, and a fork
+    # while another thread holds a lock is best avoided. The bar moves once per chunk.
     with Progress(TextColumn("importing"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                  console=console(stderr=True), transient=True) as bar:  # fmt: skip
+                  console=console(stderr=True), transient=True, auto_refresh=False) as bar:  # fmt: skip
         task = bar.add_task("import", total=size)
-        importer.on_progress = lambda done: bar.update(task, completed=done)
+        importer.on_progress = lambda done: bar.update(task, completed=done, refresh=True)
         return importer.run(file, fmt)
 
 
