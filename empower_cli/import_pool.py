@@ -35,6 +35,7 @@ def default_workers(size: int) -> int:
 
 def check_one(validator: RowValidator, rec: Record) -> Outcome:
     """One record: a Prepared row, or a reject with its reason."""
+    rec.fill()
     if rec.problem is not None:
         return (rec.line, str(rec.fields.get("external_id", "")), rec.problem, rec.raw)
     try:

@@ -32,15 +32,36 @@ class RowProblem(Exception):
     """A record that cannot be imported: the reason goes to the rejects file."""
 
 
-@dataclass
+Layout = tuple[tuple[tuple[str, int], ...], tuple[tuple[str, int], ...]]  # (field, column), (fact, column)
+
+
+@dataclass(slots=True)
 class Record:
-    """One record as read: where it starts, its raw text, and its fields as text."""
+    """One record as read: where it starts, its raw text, and its fields as text.
+
+    A CSV record arrives as `cells` and its reader's `layout`; `fill()` turns them into
+    fields and facts (on the worker process that validates it, not on the reader's)."""
 
     line: int
     raw: str
     fields: dict[str, Any] = field(default_factory=dict)
     facts: dict[str, str] = field(default_factory=dict)
     problem: str | None = None
+    cells: list[str] | None = None
+    layout: Layout | None = None
+
+    def fill(self) -> None:
+        cells, layout = self.cells, self.layout
+        if cells is None or layout is None:
+            return
+        fields = {name: cells[i] for name, i in layout[0] if cells[i] != ""}
+        text = fields.get("justification")
+        if text is not None and "\r\n" in text:
+            # Spreadsheets on Windows write CRLF inside quoted cells; read as one line break.
+            fields["justification"] = text.replace("\r\n", "\n")
+        self.fields = fields
+        self.facts = {name: cells[i] for name, i in layout[1] if cells[i] != ""}
+        self.cells = self.layout = None
 
 
 # -- reading ------------------------------------------------------------------------
@@ -120,11 +141,13 @@ class CsvReader:
             raise InvalidInput(name, f"the header row cannot be read ({problem})")
         self.columns = _check_header([h.strip() for h in header], name)
         self.width = len(header)
-        self.plain = [(c, i) for i, c in enumerate(self.columns) if c in FIELDS]
-        self.facts = [(c[len(FACT_PREFIX) :], i) for i, c in enumerate(self.columns) if c.startswith(FACT_PREFIX)]
+        self.layout: Layout = (
+            tuple((c, i) for i, c in enumerate(self.columns) if c in FIELDS),
+            tuple((c[len(FACT_PREFIX) :], i) for i, c in enumerate(self.columns) if c.startswith(FACT_PREFIX)),
+        )
 
     def __iter__(self) -> Iterator[Record]:
-        lines, reader = self.lines, self.reader
+        lines, reader, layout = self.lines, self.reader, self.layout
         while True:
             start = lines.number + 1
             try:
@@ -143,13 +166,7 @@ class CsvReader:
             elif len(row) != self.width:
                 yield Record(start, raw, problem=f"has {len(row)} fields; the header has {self.width}")
             else:
-                fields = {name: row[i] for name, i in self.plain if row[i] != ""}
-                text = fields.get("justification")
-                if text is not None and "\r\n" in text:
-                    # Spreadsheets on Windows write CRLF inside quoted cells; read as one line break.
-                    fields["justification"] = text.replace("\r\n", "\n")
-                facts = {name: row[i] for name, i in self.facts if row[i] != ""}
-                yield Record(start, raw, fields, facts)
+                yield Record(start, raw, cells=row, layout=layout)
 
     @property
     def bytes_read(self) -> int:
