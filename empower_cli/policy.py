@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from empower_cli.errors import InvalidInput, PolicyError
+from empower_cli.evaluate import MAX_TEXT_CHARS
 from empower_cli.models import (
     FACT_TYPES,
     RISKS,
@@ -37,6 +38,7 @@ from empower_cli.models import (
 from empower_cli.money import format_money, minor_digits, parse_money
 
 MAX_POLICY_BYTES = 1024 * 1024
+MAX_DAYS = 36_500  # windows and holds beyond a century are typos (and overflow dates)
 Key = str | int
 KeyPath = tuple[Key, ...]
 
@@ -355,10 +357,15 @@ class _Builder:
         return cast(str | None, self.get(raw, path, key, (str,), "text", default, required))
 
     def integer(self, raw: Mapping[str, Any], path: KeyPath, key: str, default: int | None = None,
-                required: bool = False, minimum: int = 0) -> int | None:  # fmt: skip
+                required: bool = False, minimum: int = 0, maximum: int = 10**9) -> int | None:  # fmt: skip
         value = self.get(raw, path, key, (int,), "a whole number", default, required)
-        if value is not None and value is not default and value < minimum:
+        if key not in raw or value is None:
+            return cast(int | None, value)
+        if value < minimum:
             self.p.add((*path, key), f"must be at least {minimum}, got {value}")
+            return default
+        if value > maximum:
+            self.p.add((*path, key), f"must be at most {maximum}, got {value}")
             return default
         return cast(int | None, value)
 
@@ -410,7 +417,8 @@ class _Builder:
             version=self.text(meta, ("policy",), "version", required=True) or "",
             currency=currency,
             digits=self.digits,
-            min_justification_chars=self.integer(meta, ("policy",), "min_justification_chars", 20)
+            min_justification_chars=self.integer(meta, ("policy",), "min_justification_chars", 20,
+                                                 maximum=MAX_TEXT_CHARS)
             or 0,
             budget=self.budget(raw.get("budget")),
             roles=roles,
@@ -434,10 +442,10 @@ class _Builder:
             cents = self.money_value(value, (*path, "segments", name))
             if cents is not None:
                 segments[name] = cents
-        max_cases = self.integer(b, path, "max_cases", None, minimum=1)
+        max_cases = self.integer(b, path, "max_cases", None, minimum=1, maximum=10**6)
         return BudgetPolicy(
             per_customer=self.money(b, path, "per_customer", required=True) or 0,
-            window_days=self.integer(b, path, "window_days", 365, minimum=1) or 365,
+            window_days=self.integer(b, path, "window_days", 365, minimum=1, maximum=MAX_DAYS) or 365,
             supervisor_may_exceed=self.flag(b, path, "supervisor_may_exceed", False),
             max_cases=max_cases,
             segments=segments,
@@ -486,7 +494,7 @@ class _Builder:
         above = self.money(c, path, "above")
         return CosignPolicy(
             above=above if above is not None else 0,
-            hold_hours=self.integer(c, path, "hold_hours", 24, minimum=1) or 24,
+            hold_hours=self.integer(c, path, "hold_hours", 24, minimum=1, maximum=MAX_DAYS * 24) or 24,
             objection_escalates=self.flag(c, path, "objection_escalates", True),
         )
 

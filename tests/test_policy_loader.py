@@ -405,3 +405,30 @@ def test_an_unsafe_policy_records_nothing_in_an_existing_database(tmp_path: Path
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM events").fetchone() == (1,)
         assert conn.execute("SELECT COUNT(*) FROM cases").fetchone() == (1,)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needle", "problem"),
+    [
+        ("window_days = 365", "window_days = 999999999", "budget.window_days", "must be at most 36500"),
+        ("window_days = 365", "window_days = 0", "budget.window_days", "must be at least 1"),
+        ("hold_hours = 24", "hold_hours = 99999999", "cosign.hold_hours", "must be at most 876000"),
+        ("min_justification_chars = 20", "min_justification_chars = 20000", "min_justification_chars",
+         "must be at most 10000"),
+        ("min_justification_chars = 20", "min_justification_chars = -1", "min_justification_chars",
+         "must be at least 0"),
+        ("max_cases = 6", "max_cases = 0", "budget.max_cases", "must be at least 1"),
+        ("max_cases = 6", 'max_cases = "6"', "budget.max_cases", "expected a whole number"),
+    ],
+)  # fmt: skip
+def test_durations_and_counts_out_of_range_are_refused(old: str, new: str, needle: str, problem: str) -> None:
+    text = edited((old, new))
+    line, _, message = the_problem(text, needle)
+    assert line == line_of(text, new)
+    assert problem in message
+
+
+def test_a_century_long_window_still_works_end_to_end(tmp_path: Path) -> None:
+    path = write_policy(tmp_path, training_policy_text().replace("window_days = 365", "window_days = 36500"))
+    code, _, err = run("--policy", str(path), "--db", str(tmp_path / "e.db"), "customer", "show", "C-1")
+    assert code == 0, err
