@@ -420,3 +420,18 @@ def test_an_object_without_its_required_reason_exits_2(cli: CliFn) -> None:
     assert new(cli, "150.00").exit_code == 0
     r = cli("case", "object", "1", agent="bob")
     assert r.exit_code == 2, r.output
+
+
+def test_global_json_on_a_terminal_never_starts_the_walk_through(tmp_path: Path) -> None:
+    import sys
+
+    import pexpect
+
+    policy = write_policy(tmp_path)
+    env = {**os.environ, "EMPOWER_POLICY": str(policy), "EMPOWER_DB": str(tmp_path / "e.db"), "EMPOWER_AGENT": "alice"}
+    child = pexpect.spawn(sys.executable, ["-m", "empower_cli", "--json", "case", "new"], env=env,
+                          cwd=str(tmp_path), encoding="utf-8", timeout=30)  # fmt: skip
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 2, child.before
+    assert "customer: is required" in (child.before or "")

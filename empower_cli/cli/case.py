@@ -53,7 +53,7 @@ def new(
     """  # noqa: E501
     flags = (customer, case_type, fact, action, amount)
     with handle_errors(), session(ctx) as s:
-        if all(v is None for v in flags) and not json and sys.stdin.isatty():
+        if all(v is None for v in flags) and not wants_json(ctx, json) and sys.stdin.isatty():
             from empower_cli.cli.walkthrough import walk_through
 
             raise typer.Exit(walk_through(s, segment=segment, escalate=escalate))
