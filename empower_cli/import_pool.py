@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Union
 
 from empower_cli.errors import EmpowerError
-from empower_cli.import_read import Record, RowProblem
+from empower_cli.import_read import Layout, Record, RowProblem
 from empower_cli.import_rows import Prepared, RowValidator, reject_reason
 from empower_cli.models import Policy
 
@@ -44,20 +44,26 @@ def check_one(validator: RowValidator, rec: Record) -> Outcome:
         return (rec.line, str(rec.fields.get("external_id", "")), reject_reason(e), rec.raw)
 
 
-def checked(records: Iterable[Record], *, policy: Policy, now: dt.datetime, workers: int) -> Iterator[Outcome]:
-    """Every record's outcome, in file order; on `workers` processes when > 0."""
+def checked(records: Iterable[Record], *, policy: Policy, now: dt.datetime, workers: int,
+            layout: Layout | None = None) -> Iterator[Outcome]:  # fmt: skip
+    """Every record's outcome, in file order; on `workers` processes when > 0 (`layout`:
+    the CSV reader's, given to the workers once rather than with every record)."""
     if workers <= 0:
         validator = RowValidator(policy, now=now)
         for rec in records:
             yield check_one(validator, rec)
         return
-    yield from _Pool(policy, now, workers).run(records)
+    yield from _Pool(policy, now, workers, layout).run(records)
 
 
-def _batches(records: Iterable[Record]) -> Iterator[list[Record]]:
-    batch: list[Record] = []
+Wire = tuple[int, str, dict[str, Any], dict[str, str], Union[str, None], Union[list[str], None]]  # noqa: UP007
+
+
+def _batches(records: Iterable[Record]) -> Iterator[list[Wire]]:
+    """Records as plain tuples: they pickle far faster than dataclass instances."""
+    batch: list[Wire] = []
     for rec in records:
-        batch.append(rec)
+        batch.append((rec.line, rec.raw, rec.fields, rec.facts, rec.problem, rec.cells))
         if len(batch) >= BATCH_ROWS:
             yield batch
             batch = []
@@ -65,7 +71,7 @@ def _batches(records: Iterable[Record]) -> Iterator[list[Record]]:
         yield batch
 
 
-def _work(tasks: Any, results: Any, policy: Policy, now: dt.datetime, parent: int) -> None:
+def _work(tasks: Any, results: Any, policy: Policy, now: dt.datetime, layout: Layout | None, parent: int) -> None:
     validator = RowValidator(policy, now=now)
     while True:
         try:
@@ -78,19 +84,25 @@ def _work(tasks: Any, results: Any, policy: Policy, now: dt.datetime, parent: in
             return
         index, batch = item
         try:
-            results.put((index, [check_one(validator, rec) for rec in batch], None))
+            outcomes = [check_one(validator, _record(wire, layout)) for wire in batch]
+            results.put((index, outcomes, None))
         except Exception as e:  # a bug, not a bad row: report it to the parent
             results.put((index, None, f"{type(e).__name__}: {e}"))
             return
 
 
+def _record(wire: Wire, layout: Layout | None) -> Record:
+    line, raw, fields, facts, problem, cells = wire
+    return Record(line, raw, fields, facts, problem, cells, layout)
+
+
 class _Pool:
-    def __init__(self, policy: Policy, now: dt.datetime, workers: int) -> None:
+    def __init__(self, policy: Policy, now: dt.datetime, workers: int, layout: Layout | None) -> None:
         ctx = mp.get_context("fork")  # the policy is shared as it is, nothing to re-load
         self.tasks = ctx.Queue()
         self.results = ctx.Queue()
         self.procs = [
-            ctx.Process(target=_work, args=(self.tasks, self.results, policy, now, os.getpid()), daemon=True)
+            ctx.Process(target=_work, args=(self.tasks, self.results, policy, now, layout, os.getpid()), daemon=True)
             for _ in range(workers)
         ]
         for proc in self.procs:

@@ -8,8 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from empower_cli.errors import InvalidInput
 from empower_cli.evaluate import clean_id, evaluate, validate_proposal
@@ -33,9 +32,9 @@ def _iso(moment: dt.datetime) -> str:
     return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
-@dataclass(slots=True)
-class Prepared:
-    """A validated row, ready to be numbered and written."""
+class Prepared(NamedTuple):
+    """A validated row, ready to be numbered and written (a NamedTuple: it crosses from
+    the validating worker to the writer, and tuples pickle several times faster)."""
 
     line: int
     raw: str

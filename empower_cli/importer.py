@@ -132,7 +132,8 @@ class Importer:
             self.rejects.open()
             chunk: list[Prepared] = []
             bad: list[tuple[int, str, str, str]] = []
-            outcomes = checked(reader, policy=self.policy, now=self.now, workers=self.workers)
+            layout = reader.layout if isinstance(reader, CsvReader) else None
+            outcomes = checked(reader, policy=self.policy, now=self.now, workers=self.workers, layout=layout)
             for outcome in outcomes:
                 self.summary.read += 1
                 if isinstance(outcome, Prepared):
