@@ -321,3 +321,13 @@ def test_the_toml_writer_used_above_writes_the_shipped_policy_faithfully() -> No
     doc = tomllib.loads(SHIPPED)
     assert tomllib.loads(toml_document(doc)) == doc
     assert parse_policy(toml_document(doc).encode()).case_types == SHIPPED_POLICY.case_types
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")))
+def test_the_policy_loader_turns_any_bytes_into_a_policy_or_located_problems(data: bytes) -> None:
+    try:
+        parse_policy(SHIPPED.encode() + b"\n" + data, "p.toml")
+    except PolicyError as e:
+        for problem in e.problems or (str(e),):
+            assert re.match(r"p\.toml:\d+:\d+: \S", problem), problem
