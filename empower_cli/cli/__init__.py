@@ -5,6 +5,7 @@ Each group lives in its own module; heavy imports happen inside the commands.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -31,8 +32,12 @@ app.add_typer(import_cmd.app, name="import")
 
 def _version(value: bool) -> None:
     if value:
-        print(f"empower {__version__}")
+        _print_version()
         raise typer.Exit()
+
+
+def _print_version() -> None:
+    print(f"empower {__version__}")
 
 
 @app.callback()
@@ -78,4 +83,9 @@ def init(
 
 def main() -> None:
     """Console-script entry point."""
+    # `empower --version` alone answers before Typer builds the whole command tree;
+    # any other spelling (with other options too) goes through the --version option.
+    if sys.argv[1:] == ["--version"]:
+        _print_version()
+        return
     app()

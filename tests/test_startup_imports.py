@@ -1,0 +1,89 @@
+"""What `empower --help`, `--version` and a recorded `case new --json` import, checked
+without timing: heavy modules kept off those paths stay off (see bench/startup.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import write_policy
+
+# Typer itself imports rich (and rich.markdown) to render --help, and pydantic to
+# convert option values of a command that runs: those are its floor, not ours.
+NEVER_ON_HELP = {"sqlite_utils", "pydantic", "tomllib", "sqlite3", "empower_cli.policy", "empower_cli.store",
+                 "empower_cli.services", "empower_cli.evaluate", "empower_cli.render"}  # fmt: skip
+NEVER_ON_VERSION = NEVER_ON_HELP | {"rich", "typer.rich_utils"}
+NEVER_ON_JSON_DECISION = {"sqlite_utils", "rich", "typer.rich_utils", "empower_cli.render"}
+
+
+def run_empower(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run `python -X importtime -m empower_cli ARGS`; return the result and the modules imported."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMPOWER_")}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "empower_cli", *args],
+        capture_output=True, text=True, env=env, cwd=cwd, timeout=60, check=False,
+    )  # fmt: skip
+    modules = {
+        line.rsplit("|", 1)[1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "typer" in modules, done.stderr[-2000:]  # the parse found the -X importtime lines
+    return done, modules
+
+
+def test_help_imports_no_command_implementation(tmp_path: Path) -> None:
+    done, modules = run_empower("--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "case" in done.stdout
+    assert not modules & NEVER_ON_HELP, sorted(modules & NEVER_ON_HELP)
+
+
+def test_group_help_imports_no_store_or_policy(tmp_path: Path) -> None:
+    done, modules = run_empower("case", "--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    heavy = {"sqlite_utils", "sqlite3", "tomllib", "empower_cli.store", "empower_cli.policy"}
+    assert not modules & heavy, sorted(modules & heavy)
+
+
+def test_version_imports_neither_rich_nor_pydantic(tmp_path: Path) -> None:
+    done, modules = run_empower("--version", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not modules & NEVER_ON_VERSION, sorted(modules & NEVER_ON_VERSION)
+
+
+def test_version_alone_prints_what_the_version_option_prints(tmp_path: Path) -> None:
+    from empower_cli import __version__
+
+    fast, _ = run_empower("--version", cwd=tmp_path)
+    through_typer, _ = run_empower("--json", "--version", cwd=tmp_path)
+    assert fast.returncode == through_typer.returncode == 0
+    assert fast.stdout == through_typer.stdout == f"empower {__version__}\n"
+
+
+def test_a_recorded_json_decision_imports_neither_sqlite_utils_nor_rich(tmp_path: Path) -> None:
+    policy = write_policy(tmp_path)
+    db = tmp_path / "empower.db"
+    # Create the database first: building the schema is the one place sqlite-utils is used.
+    created, _ = run_empower("--policy", str(policy), "--db", str(db), "init", str(tmp_path), cwd=tmp_path)
+    assert created.returncode == 0, created.stderr[-2000:]
+    done, modules = run_empower(
+        "--json", "--policy", str(policy), "--db", str(db), "case", "new", "--customer", "C-1",
+        "--type", "late_return", "--fact", "days_since_purchase=20", "--fact", "has_receipt=yes",
+        "--action", "refund", "--amount", "42.00", "--justification", "Loyal customer, item unused, receipt at hand",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    decision = json.loads(done.stdout)
+    assert decision["status"] == "approved"
+    assert not modules & NEVER_ON_JSON_DECISION, sorted(modules & NEVER_ON_JSON_DECISION)
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("SELECT customer_id, amount, status FROM cases WHERE id = ?",
+                           (decision["case_id"],)).fetchone()  # fmt: skip
+    assert row == ("C-1", 4200, "approved")
