@@ -25,7 +25,7 @@ from empower_cli.models import Policy
 from empower_cli.store import Store, canonical_json
 from empower_cli.timeutil import iso
 
-CHUNK_ROWS = 10_000
+CHUNK_ROWS = 5_000
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 

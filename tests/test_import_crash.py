@@ -11,11 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+from empower_cli.importer import CHUNK_ROWS
 from tests.conftest import CliFn, as_json
 from tests.test_import import HEADER, ago, chain_ok, row
 
 ROWS = 25_000
-CHUNK = 10_000  # importer.CHUNK_ROWS
 
 
 def committed(db: Path) -> int:
@@ -52,7 +52,7 @@ def test_kill_9_mid_import_then_rerun_records_every_row_once(cli: CliFn, tmp_pat
     assert proc.returncode == -signal.SIGKILL
     done = committed(db_path)
     assert 0 < done < ROWS, "the kill did not land mid-import"
-    assert done % CHUNK == 0, "a chunk was half-recorded"
+    assert done % CHUNK_ROWS == 0, "a chunk was half-recorded"
     assert chain_ok(db_path) == done  # every committed case has its event, the chain intact
 
     r = cli("import", "cases", str(path), "--json", agent="carol")
