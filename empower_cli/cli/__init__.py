@@ -14,7 +14,7 @@ import typer
 from empower_cli import __version__
 from empower_cli.cli import case, customer, import_cmd, policy_cmd
 from empower_cli.cli import workflow as _workflow  # noqa: F401  (registers case queue/cosign/...)
-from empower_cli.cli.common import DbOption, PolicyOption, Settings, handle_errors
+from empower_cli.cli.common import DbOption, OneLineErrors, PolicyOption, Settings, handle_errors
 
 app = typer.Typer(
     name="empower",
@@ -23,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
     add_completion=False,
+    cls=OneLineErrors,
 )
 app.add_typer(case.app, name="case")
 app.add_typer(customer.app, name="customer")

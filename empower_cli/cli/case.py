@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from empower_cli.cli.common import (
+    MAX_SQL_INT,
     CaseId,
     JsonOption,
     handle_errors,
@@ -137,7 +138,7 @@ def list_cases(
     since: Annotated[
         str | None, Opt("--since", help="Opened since WHEN: ISO date/time or 30d, 12h.", show_default=False)
     ] = None,
-    limit: Annotated[int, Opt("--limit", help="At most this many, newest first.", min=1)] = 100,
+    limit: Annotated[int, Opt("--limit", help="At most this many, newest first.", min=1, max=MAX_SQL_INT)] = 100,
     json: JsonOption = False,
 ) -> None:
     """List cases, newest first, filtered by customer, agent, status or time.
@@ -149,6 +150,7 @@ def list_cases(
         from empower_cli.models import STATUSES
         from empower_cli.timeutil import parse_when
 
+        customer, agent = _filter(customer, "--customer"), _filter(agent, "--agent")
         if status is not None and status not in STATUSES:
             raise InvalidInput("--status", f"expected one of {', '.join(STATUSES)}, got {status[:40]!r}")
         start = parse_when(since, now=s.now, field="--since") if since else None
@@ -164,6 +166,13 @@ def list_cases(
             out.print("[dim]no cases match[/]")
             return
         out.print(cases_table(cases, digits=s.policy.digits))
+
+
+def _filter(value: str | None, field: str) -> str | None:
+    """A filter value must be storable text too (a lone surrogate from argv bytes is refused)."""
+    from empower_cli.evaluate import MAX_ID_CHARS, clean_text
+
+    return None if value is None else clean_text(value, field=field, max_chars=MAX_ID_CHARS, single_line=True)
 
 
 def case_summary_json(case: dict[str, Any], digits: int) -> dict[str, Any]:

@@ -8,13 +8,14 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from empower_cli.errors import EmpowerError, PolicyError
 
@@ -36,7 +37,8 @@ DbOption = Annotated[
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Machine-readable JSON on stdout.")
 ]
-CaseId = Annotated[int, typer.Argument(help="The case number, as printed by `case new`.", min=1)]
+MAX_SQL_INT = 2**63 - 1  # SQLite's largest integer: a bigger id or limit is refused (exit 2), not a crash
+CaseId = Annotated[int, typer.Argument(help="The case number, as printed by `case new`.", min=1, max=MAX_SQL_INT)]
 
 
 @dataclass
@@ -82,6 +84,40 @@ def handle_errors() -> Iterator[None]:
             raise typer.Exit(1) from None
         print_error(f"internal error: {type(e).__name__}: {e} (set EMPOWER_DEBUG=1 for details)")
         raise typer.Exit(1) from None
+
+
+class OneLineErrors(TyperGroup):
+    """The root group: a usage error (bad option value, missing option, unknown command)
+    is one line on stderr with exit 2, like every other refusal (SPEC §5, §9)."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             windows_expand_args: bool = True, **extra: Any) -> Any:  # fmt: skip
+        from typer import Abort
+        from typer._click.exceptions import ClickException  # Typer 0.26+ ships its own Click
+
+        def run() -> Any:
+            return super(OneLineErrors, self).main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+
+        if not standalone_mode:
+            return run()
+        try:
+            rv = run()
+        except ClickException as e:
+            if type(e).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
+                message = " ".join(e.format_message().split())
+                ctx = getattr(e, "ctx", None)  # usage errors carry the command they are about
+                where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+                print_error(_shorten(message, 300) + where)
+            sys.exit(e.exit_code)
+        except Abort:
+            print_error("aborted: nothing was recorded")
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def print_error(message: str, *, prefix: str = "error: ") -> None:
