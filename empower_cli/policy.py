@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import difflib
 import hashlib
+import json
 import re
 import stat
 import sys
@@ -135,6 +136,12 @@ def _toml_error(filename: str, message: str, text: str) -> str:
     return f"{filename}:1:1: invalid TOML: {message}"
 
 
+def _key_text(key: str) -> str:
+    """A key as TOML would write it: bare when it can be, else quoted with escapes, so a
+    problem stays on one line whatever the key holds (a newline, an escape sequence)."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
 class _Problems:
     """Collects problems, locating each key path in the source text."""
 
@@ -153,7 +160,7 @@ class _Problems:
 
     def add(self, path: KeyPath, message: str) -> None:
         line, col = self.locate(path)
-        where = ".".join(str(k) if isinstance(k, str) else f"[{k}]" for k in path)
+        where = ".".join(_key_text(k) if isinstance(k, str) else f"[{k}]" for k in path)
         where = where.replace(".[", "[")
         self.found.append((line, col, f"{self.filename}:{line}:{col}: {where}: {message}"))
 
