@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from empower_cli import __version__
-from empower_cli.cli import case, customer, import_cmd, policy_cmd
+from empower_cli.cli import audit_cmd, case, customer, import_cmd, policy_cmd
 from empower_cli.cli import workflow as _workflow  # noqa: F401  (registers case queue/cosign/...)
 from empower_cli.cli.common import DbOption, OneLineErrors, PolicyOption, Settings, handle_errors
 
@@ -29,6 +29,7 @@ app.add_typer(case.app, name="case")
 app.add_typer(customer.app, name="customer")
 app.add_typer(policy_cmd.app, name="policy")
 app.add_typer(import_cmd.app, name="import")
+app.add_typer(audit_cmd.app, name="audit")
 
 
 def _version(value: bool) -> None:

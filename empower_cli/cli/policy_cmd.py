@@ -67,3 +67,8 @@ def show(ctx: typer.Context, json: JsonOption = False) -> None:
         from empower_cli.render import console, policy_tables
 
         console().print(policy_tables(policy))
+
+
+from empower_cli.cli.simulate_cmd import simulate  # noqa: E402  (lives in its own module)
+
+app.command("simulate")(simulate)

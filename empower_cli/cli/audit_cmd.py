@@ -1,0 +1,207 @@
+"""`empower audit summary|agents|rules|customers|pairs|outcomes|head|verify`: supervisor
+reports over the recorded cases, and the check of the tamper-evident log (SPEC §6, §8).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from empower_cli.cli.common import JsonOption, handle_errors, print_json, session, wants_json
+
+if TYPE_CHECKING:
+    from empower_cli.audit import Period
+    from empower_cli.cli.common import Session
+
+app = typer.Typer(help="Supervisor reports and the tamper-evident log check.", no_args_is_help=True)
+
+Opt = typer.Option
+SinceOption = Annotated[
+    str | None, Opt("--since", help="Cases opened at or after WHEN (ISO date/time or 30d, 12h).", show_default=False)
+]
+UntilOption = Annotated[
+    str | None, Opt("--until", help="Cases opened before WHEN (ISO date/time or 30d, 12h).", show_default=False)
+]
+FormatOption = Annotated[
+    str | None, Opt("--format", help="table, json, csv or markdown [default: table; json with --json].",
+                    show_default=False, case_sensitive=False),
+]  # fmt: skip
+
+
+def output_format(ctx: typer.Context, fmt: str | None, local_json: bool) -> str:
+    """--format wins; the global or local --json means --format json (SPEC §5)."""
+    from empower_cli.audit_render import FORMATS
+    from empower_cli.errors import InvalidInput
+
+    as_json = wants_json(ctx, local_json)
+    if fmt is None:
+        return "json" if as_json else "table"
+    chosen = fmt.strip().lower()
+    if chosen not in FORMATS:
+        raise InvalidInput("--format", f"expected one of {', '.join(FORMATS)}, got {fmt[:40]!r}")
+    if as_json and chosen != "json":
+        raise InvalidInput("--format", f"--json asks for JSON but --format asks for {chosen}")
+    return chosen
+
+
+def period_of(s: Session, since: str | None, until: str | None) -> Period:
+    from empower_cli.audit import Period
+    from empower_cli.errors import InvalidInput
+    from empower_cli.timeutil import parse_when
+
+    start = parse_when(since, now=s.now, field="--since") if since is not None else None
+    end = parse_when(until, now=s.now, field="--until") if until is not None else None
+    if start is not None and end is not None and start >= end:
+        raise InvalidInput("--until", "must be later than --since")
+    return Period(now=s.now, since=start, until=end)
+
+
+def describe(period: Period) -> str:
+    if period.since is None and period.until is None:
+        return "all recorded cases"
+    since = f"from {period.since:%Y-%m-%d %H:%M}" if period.since else "from the start"
+    until = f" until {period.until:%Y-%m-%d %H:%M}" if period.until else " until now"
+    return since + until + " UTC"
+
+
+def run_report(ctx: typer.Context, name: str, since: str | None, until: str | None, fmt: str | None,
+               local_json: bool, limit: int | None = None) -> None:  # fmt: skip
+    with handle_errors(), session(ctx) as s:
+        chosen = output_format(ctx, fmt, local_json)
+        period = period_of(s, since, until)
+        from empower_cli import audit
+
+        data = audit.report(name, s.store, period, policy=s.policy, limit=limit)
+        emit(name, data, chosen, currency=s.policy.currency, period=describe(period))
+
+
+def emit(name: str, data: Any, fmt: str, *, currency: str, period: str) -> None:
+    from empower_cli import audit_render
+
+    if fmt == "json":
+        print_json(data)
+    elif fmt == "csv":
+        audit_render.write_csv(name, data)
+    elif fmt == "markdown":
+        import sys
+
+        sys.stdout.write(audit_render.markdown(name, data))
+    else:
+        from empower_cli.render import console
+
+        console().print(audit_render.table(name, data, currency=currency, period=period))
+
+
+@app.command("summary")
+def summary(ctx: typer.Context, since: SinceOption = None, until: UntilOption = None,
+            fmt: FormatOption = None, json: JsonOption = False) -> None:  # fmt: skip
+    """Cases, in-policy share, discretion cases and spend (with a weekly sparkline),
+    escalations, co-signs, objections, denials, expiries, dissatisfied reactions, and
+    retention after discretion vs after a denial.
+
+    Example: empower audit summary --since 90d
+    """
+    run_report(ctx, "summary", since, until, fmt, json)
+
+
+@app.command("agents")
+def agents(ctx: typer.Context, since: SinceOption = None, until: UntilOption = None,
+           fmt: FormatOption = None, json: JsonOption = False) -> None:  # fmt: skip
+    """Per agent: cases, discretion rate, spend, mean amount, escalations, objections
+    received; flags agents far from their peers either way (too lenient or too harsh).
+
+    Example: empower audit agents --since 2026-01-01 --format markdown
+    """
+    run_report(ctx, "agents", since, until, fmt, json)
+
+
+@app.command("rules")
+def rules(ctx: typer.Context, since: SinceOption = None, until: UntilOption = None,
+          fmt: FormatOption = None, json: JsonOption = False) -> None:  # fmt: skip
+    """Per rule: times bent and blocked, discretion spent, and policy candidates (bent often,
+    approved, good outcomes) with the limit that would cover 90 % of the bent cases.
+
+    Example: empower audit rules --since 365d
+    """
+    run_report(ctx, "rules", since, until, fmt, json)
+
+
+@app.command("customers")
+def customers(
+    ctx: typer.Context, since: SinceOption = None, until: UntilOption = None, fmt: FormatOption = None,
+    limit: Annotated[int, Opt("--limit", min=0, help="At most this many customers, most spent first; 0 for all.")] = 50,
+    json: JsonOption = False,
+) -> None:  # fmt: skip
+    """Customers who received discretion, most spent first, with the share of their budget
+    used; repeat exceptions are flagged as possible abuse.
+
+    Example: empower audit customers --since 365d --limit 20
+    """
+    run_report(ctx, "customers", since, until, fmt, json, limit=limit or None)
+
+
+@app.command("pairs")
+def pairs(ctx: typer.Context, since: SinceOption = None, until: UntilOption = None,
+          fmt: FormatOption = None, json: JsonOption = False) -> None:  # fmt: skip
+    """Who co-signs whose cases; flags an agent whose co-signs mostly come from one peer.
+
+    Example: empower audit pairs --format csv > pairs.csv
+    """
+    run_report(ctx, "pairs", since, until, fmt, json)
+
+
+@app.command("outcomes")
+def outcomes(ctx: typer.Context, since: SinceOption = None, until: UntilOption = None,
+             fmt: FormatOption = None, json: JsonOption = False) -> None:  # fmt: skip
+    """Customer reactions and retention by decision kind (in policy, discretion, denied,
+    expired, pending).
+
+    Example: empower audit outcomes --since 180d
+    """
+    run_report(ctx, "outcomes", since, until, fmt, json)
+
+
+@app.command("head")
+def head(ctx: typer.Context, json: JsonOption = False) -> None:
+    """Print the latest event as SEQ:HASH, for a supervisor to keep somewhere else and give
+    to `audit verify --expect` later (0:000… on an empty log).
+
+    Example: empower audit head >> ~/empower-heads.txt
+    """
+    with handle_errors(), session(ctx) as s:
+        top = s.store.head()
+        if wants_json(ctx, json):
+            print_json({"seq": top.seq, "hash": top.hash, "head": str(top)})
+        else:
+            print(top)
+
+
+@app.command("verify")
+def verify(
+    ctx: typer.Context,
+    expect: Annotated[str | None, Opt("--expect", help="A head kept earlier (SEQ:HASH from `audit head`) "
+                                      "that must still be in the log.", show_default=False)] = None,
+    json: JsonOption = False,
+) -> None:  # fmt: skip
+    """Recompute the hash chain over every event; exit 6 naming the first event that does not
+    match, or when the --expect head is missing or different (a truncated or rewritten log).
+
+    Example: empower audit verify --expect 1042:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+    """
+    with handle_errors(), session(ctx) as s:
+        from empower_cli import audit
+        from empower_cli.errors import Conflict
+
+        kept = audit.parse_head(expect) if expect is not None else None
+        result = audit.verify(s.store, expect=kept)
+        if wants_json(ctx, json):
+            print_json(result.json())
+        else:
+            print(f"checked {result.checked} events; last good head {result.head}")
+            if kept is not None and result.ok:
+                print(f"the kept head {kept.seq} is in the log, unchanged")
+        if not result.ok:
+            raise Conflict(f"the log does not verify: {result.problem}")
+        if not wants_json(ctx, json):
+            print("ok: the chain verifies")
