@@ -85,6 +85,8 @@ def parse_fact_value(fact: Fact, raw: str, *, digits: int = 2) -> FactValue:
         except ValueError:
             raise InvalidInput(field, f"{text} is not a real date") from None
     else:
+        if not text:  # a required answer left blank is missing, not an answer
+            raise InvalidInput(field, f"is required ({fact.ask})")
         return clean_text(raw, field=field, max_chars=2000)
     def shown(v: int) -> str:
         return format_money(v, digits) if fact.type == "money" else str(v)

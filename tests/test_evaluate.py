@@ -342,6 +342,8 @@ def test_a_justification_is_required_when_discretion_is_used_or_the_case_escalat
         ({"facts": {**GOOD_FACTS, "price": "1.005"}}, "fact price", "at most 2 decimals"),
         ({"facts": {**GOOD_FACTS, "price": "100000.01"}}, "fact price", "must be at most 100000.00"),
         ({"facts": {**GOOD_FACTS, "note": "a\x00b"}}, "fact note", "control character"),
+        ({"facts": {**GOOD_FACTS, "note": "  "}}, "fact note", "is required (Note)"),
+        ({"facts": {**GOOD_FACTS, "note": "x" * 2001}}, "fact note", "at most 2000"),
         ({"action": None}, "action", "is required"),
         ({"action": "rebook"}, "action", "'rebook' is not an action for t"),
         ({"amount": None}, "amount", "is required"),
