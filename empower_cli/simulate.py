@@ -81,6 +81,8 @@ class Side:
         waits for someone and the recorded case was in the end approved (assumed to go the
         same way)."""
         for r in ev.rules:
+            self.bent.setdefault(r.id, 0)  # every rule evaluated is listed, even if never bent
+            self.blocked.setdefault(r.id, 0)
             if r.result == "bent":
                 self.bent[r.id] = self.bent.get(r.id, 0) + 1
             elif r.result == "blocked":
