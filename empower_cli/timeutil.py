@@ -20,7 +20,8 @@ def utcnow() -> dt.datetime:
 
 def iso(moment: dt.datetime) -> str:
     """Fixed-width UTC text, so that comparing strings compares times."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # Not strftime: its %Y does not pad years before 1000 ("500-01-01" sorts after "2026").
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_iso(text: str, *, field: str) -> dt.datetime:
@@ -34,14 +35,20 @@ def parse_iso(text: str, *, field: str) -> dt.datetime:
         raise InvalidInput(field, f"{value[:40]!r} is not a real date or time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59-05:00 is past the last representable instant
+        raise InvalidInput(field, f"{value[:40]!r} is out of range") from None
 
 
 def parse_when(text: str, *, now: dt.datetime, field: str) -> dt.datetime:
     """`30d`, `12h`, `2w`… ago, or an ISO date/time."""
     m = re.fullmatch(r"\s*(\d{1,6})\s*([smhdw])\s*", text)
     if m:
-        return now - dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+        try:
+            return now - dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+        except OverflowError:
+            raise InvalidInput(field, f"{text.strip()!r} reaches back before year 1") from None
     return parse_iso(text, field=field)
 
 

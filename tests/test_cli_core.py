@@ -435,3 +435,13 @@ def test_global_json_on_a_terminal_never_starts_the_walk_through(tmp_path: Path)
     child.close()
     assert child.exitstatus == 2, child.before
     assert "customer: is required" in (child.before or "")
+
+
+def test_case_list_since_an_early_year_or_far_back_behaves(cli: CliFn) -> None:
+    assert new(cli, "10.00").exit_code == 0
+    r = cli("case", "list", "--since", "0500-01-01", "--json")
+    assert r.exit_code == 0, r.output
+    assert [c["case_id"] for c in as_json(r)] == [1]
+    r = cli("case", "list", "--since", "999999d")
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith("error: --since:")
