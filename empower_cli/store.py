@@ -142,11 +142,24 @@ class Store:
             self._migrate()
         except sqlite3.DatabaseError as e:
             raise StoreError(_describe(path, e)) from None
+        self._share_with_group()
+
+    def _share_with_group(self) -> None:
+        """In a group-shared directory, the file and its -wal/-shm stay writable by the group
+        (README: "Several accounts on one database")."""
+        from empower_cli.fsinfo import share_with_group
+
+        p = self.path
+        share_with_group([p, p.with_name(p.name + "-wal"), p.with_name(p.name + "-shm")], p.parent)
 
     @staticmethod
     def _make_parent(path: Path) -> None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.parent.is_dir():
+                from empower_cli.fsinfo import make_shared_dir
+
+                path.parent.mkdir(parents=True, exist_ok=True)
+                make_shared_dir(path.parent)
         except OSError as e:
             raise StoreError(f"{path.parent}: cannot create the database directory ({e.strerror})") from None
 

@@ -153,3 +153,40 @@ def budget_via_cli(cli_json: dict[str, Any]) -> tuple[int, int, int, int]:
 
     b = cli_json["budget"]
     return tuple(parse_money(b[k], field=k) for k in ("limit", "spent", "held", "remaining"))  # type: ignore[return-value]
+
+
+# -- running empower as another OS account ---------------------------------------------------
+
+
+def foreign_python(user: str) -> list[str] | None:
+    """An interpreter USER can run that imports this checkout's empower (the venv's own
+    interpreter may sit under root's home); None when there is none."""
+    import shutil
+    import sysconfig
+
+    root = Path(__file__).resolve().parent.parent
+    path = os.pathsep.join([str(root), sysconfig.get_paths()["purelib"]])
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for candidate in (f"/usr/bin/python{version}", f"/usr/local/bin/python{version}", shutil.which(f"python{version}")):
+        if not candidate or not os.path.exists(candidate):
+            continue
+        probe = ["runuser", "-u", user, "--", "env", f"PYTHONPATH={path}", candidate, "-c",
+                 "import empower_cli.cli, sqlite3, typer, rich, sqlite_utils"]  # fmt: skip
+        try:
+            ok = subprocess.run(probe, capture_output=True, timeout=60).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            ok = False
+        if ok:
+            return ["env", f"PYTHONPATH={path}", candidate]
+    return None
+
+
+def run_as(user: str, python: list[str], args: Sequence[str], env: Mapping[str, str], *, umask: int = 0o022,
+           timeout: float = 60) -> tuple[int, str, str]:  # fmt: skip
+    """Run `python -m empower_cli ARGS` as USER (real uid, gid and groups) with UMASK."""
+    import pwd
+
+    pw = pwd.getpwnam(user)
+    cmd = ["runuser", "-u", user, "--", *python, "-m", "empower_cli", *args]
+    p = subprocess.run(cmd, env=dict(env, HOME=pw.pw_dir), capture_output=True, timeout=timeout, umask=umask)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")

@@ -131,6 +131,17 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
 
 
+def warn_if_network_filesystem(path: Path) -> None:
+    """SQLite's locking is unreliable on network filesystems: say so, then carry on."""
+    from empower_cli.fsinfo import network_filesystem
+
+    kind = network_filesystem(path)
+    if kind is not None:
+        print_error(f"{path} is on a network filesystem ({kind}); SQLite's locking is unreliable there, "
+                    "so concurrent writers may corrupt it: keep the database on a local disk",
+                    prefix="warning: ")  # fmt: skip
+
+
 @dataclass
 class Session:
     """The policy, the store and the acting identity of one command run."""
@@ -147,6 +158,7 @@ class Session:
             from empower_cli.store import Store
 
             self._store = Store(self.db_path)
+            warn_if_network_filesystem(self.db_path)
         return self._store
 
     def identity(self) -> Identity:
