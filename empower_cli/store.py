@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from empower_cli.errors import DatabaseBusy, StoreError
+from empower_cli.errors import DatabaseBusy, EmpowerError, StoreError
 from empower_cli.models import PENDING, BudgetState
 from empower_cli.timeutil import iso
 
@@ -140,7 +140,13 @@ class Store:
             self.conn.execute("PRAGMA synchronous = NORMAL" if mode == "wal" else "PRAGMA synchronous = FULL")
             self.conn.execute("PRAGMA foreign_keys = ON")
             self._migrate()
-        except sqlite3.DatabaseError as e:
+        except (sqlite3.DatabaseError, EmpowerError) as e:
+            if getattr(self, "conn", None) is not None:
+                self.conn.close()
+            if isinstance(e, EmpowerError):  # a newer schema, or busy past the retry limit
+                raise
+            if "locked" in str(e) or "busy" in str(e):  # never "database is locked" to a user
+                raise DatabaseBusy() from None
             raise StoreError(_describe(path, e)) from None
         self._share_with_group()
 

@@ -324,3 +324,20 @@ def test_the_segment_recorded_for_a_customer_sets_their_limit(tmp_path: Path, po
         open_case(late_return(), policy=policy, store=store, identity=identity(policy), now=NOW)
         assert store.customer_segment("C-1") == "vip"
         assert customer_budget("C-1", policy=policy, store=store, now=NOW).limit == 500000
+
+
+def test_a_database_locked_while_opening_is_busy_not_an_internal_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "e.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("CREATE TABLE t (x)")  # a rollback-journal file, locked by another writer
+    other.execute("BEGIN EXCLUSIVE")
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_MS", 50)
+    try:
+        with pytest.raises(DatabaseBusy):
+            Store(path)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    Store(path).close()
