@@ -40,11 +40,9 @@ class Prepared(NamedTuple):
     raw: str
     external_id: str
     content_hash: str
-    content_json: str
     case: tuple[Any, ...]  # CASE_COLUMNS without id, external_id and content_hash
     customer: tuple[str, str | None, str]
-    today_status: str
-    today_discretionary: str
+    payload: str  # the canonical JSON of the `imported` event's payload
 
 
 class RowValidator:
@@ -57,6 +55,7 @@ class RowValidator:
         self.hold = dt.timedelta(hours=policy.cosign.hold_hours)
         self.roles: dict[str, Role | None] = {}
         self.budgets: dict[str | None, BudgetState] = {}
+        self.payload_policy = _canonical({"policy_sha256": policy.sha256, "policy_version": policy.version})[1:-1]
         # Rule results and reasons repeat across rows: their JSON is cached (bounded).
         self.rules_json: dict[tuple[str, ...], str] = {}
         self.reasons_json: dict[tuple[str, ...], str] = {}
@@ -159,12 +158,16 @@ class RowValidator:
             None if retained is None else int(retained), cosigner, supervisor, 0,
             policy.version, policy.sha256, evaluation.status, evaluation.discretionary_amount,
         )  # fmt: skip
+        today = format_money(evaluation.discretionary_amount, digits)
+        # The event payload's canonical JSON, composed without re-serialising the content:
+        # its keys in sorted order (content, content_hash, policy_*, today_*).
+        payload = (
+            '{"content":' + content_json + ',"content_hash":"' + digest + '",' + self.payload_policy
+            + ',"today_discretionary":"' + today + '","today_status":"' + evaluation.status + '"}'
+        )  # fmt: skip
         return Prepared(
-            line=rec.line, raw=rec.raw, external_id=external_id, content_hash=digest,
-            content_json=content_json, case=case,
-            customer=(proposal.customer_id, proposal.segment, opened_iso),
-            today_status=evaluation.status,
-            today_discretionary=format_money(evaluation.discretionary_amount, digits),
+            line=rec.line, raw=rec.raw, external_id=external_id, content_hash=digest, case=case,
+            customer=(proposal.customer_id, proposal.segment, opened_iso), payload=payload,
         )  # fmt: skip
 
 

@@ -22,7 +22,7 @@ from empower_cli.errors import InvalidInput, NotFound
 from empower_cli.import_read import CsvReader, Format, JsonlReader
 from empower_cli.import_rows import Prepared
 from empower_cli.models import Policy
-from empower_cli.store import Store, canonical_json
+from empower_cli.store import Store
 from empower_cli.timeutil import iso
 
 CHUNK_ROWS = 5_000
@@ -157,17 +157,6 @@ class Importer:
             + ',"case_id":'
         )  # fmt: skip
         self.event_mid = ',"kind":"imported","os_user":' + json.dumps(ident.os_user, ensure_ascii=False) + ',"payload":'
-        tail = canonical_json({"policy_sha256": self.policy.sha256, "policy_version": self.policy.version})
-        self.payload_tail = tail[1:-1]  # the keys without braces, spliced in by _payload
-
-    def _payload(self, p: Prepared) -> str:
-        """Canonical JSON of the event payload, composed without re-serialising the content:
-        the keys are in sorted order (content, content_hash, policy_*, today_*)."""
-        return (
-            '{"content":' + p.content_json + ',"content_hash":"' + p.content_hash + '",'
-            + self.payload_tail + ',"today_discretionary":"' + p.today_discretionary
-            + '","today_status":"' + p.today_status + '"}'
-        )  # fmt: skip
 
     def _flush(self, chunk: list[Prepared], bad: list[tuple[int, str, str, str]], done_bytes: int) -> None:
         if self.store is None:
@@ -232,7 +221,7 @@ class Importer:
             actor, os_user = self.identity.agent, self.identity.os_user
             for p in fresh:
                 seq += 1
-                payload = self._payload(p)
+                payload = p.payload
                 body = f'{self.event_head}{case_id}{self.event_mid}{payload},"seq":{seq}}}'
                 digest = sha256((prev + body).encode("utf-8")).hexdigest()
                 cases.append((case_id, p.external_id, *p.case, p.content_hash))

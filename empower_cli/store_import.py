@@ -30,7 +30,8 @@ _UPSERT_CUSTOMERS = (
     "ON CONFLICT(customer_id) DO UPDATE SET segment = COALESCE(excluded.segment, segment), "
     "first_seen = MIN(first_seen, excluded.first_seen)"
 )
-_LOOKUP_BATCH = 500  # bound parameters per IN (...) query
+_LOOKUP_BATCH = 500
+WAL_CHECKPOINT_PAGES = 10_000  # bound parameters per IN (...) query
 
 
 def known_external(conn: sqlite3.Connection, external_ids: Sequence[str]) -> dict[str, str | None]:
@@ -61,10 +62,13 @@ def write_chunk(store: Store, cases: Iterable[Sequence[Any]], events: Iterable[S
 
 
 def tune_for_bulk(store: Store) -> None:
-    """A larger page cache for the import; WAL with synchronous=NORMAL (set by Store) stays
+    """Settings for one import's connection. WAL with synchronous=NORMAL (set by Store) stays
     crash-consistent: a kill or power cut loses at most the last commits, never half of one."""
     store.conn.execute("PRAGMA cache_size = -32768")  # 32 MiB
     store.conn.execute("PRAGMA temp_store = MEMORY")
+    # Checkpoint every ~40 MiB of WAL instead of every 4 MiB: chunks re-dirty the same index
+    # pages, and fewer checkpoints copy (and fsync) each page fewer times. Still crash-safe.
+    store.conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
 
 
 def open_read_only(path: Path) -> sqlite3.Connection | None:
