@@ -97,6 +97,22 @@ def share_with_group(files: list[Path], directory: Path) -> None:
             continue  # not a member of that group, or the file went away: SQLite will say so
 
 
+def create_shared_file(path: Path) -> None:
+    """Create an empty database file (a valid empty SQLite database) group-writable when its
+    directory is group-shared. SQLite itself creates files 0644 whatever the umask, and another
+    account that opens the file before we could widen it would stay read-only."""
+    if path.exists() or not group_shared(path.parent):
+        return
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o664)
+    except OSError:
+        return  # another process created it first, or we cannot: SQLite will report it
+    try:
+        os.fchmod(fd, 0o664)  # the umask does not narrow it; never writable by others
+    finally:
+        os.close(fd)
+
+
 def make_shared_dir(directory: Path) -> None:
     """A directory created inside a setgid, group-writable parent is made the same."""
     try:

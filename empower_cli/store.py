@@ -133,6 +133,9 @@ class Store:
             raise StoreError(f"{path}: no database here yet (run: empower init)")
         if create:
             self._make_parent(path)
+            from empower_cli.fsinfo import create_shared_file
+
+            create_shared_file(path)
         try:
             self.conn = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
             self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")

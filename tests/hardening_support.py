@@ -117,8 +117,6 @@ def _check(conn: sqlite3.Connection, limit_for: Callable[[str | None], int], win
             case["discretionary_amount"], digits
         ):
             problems.append(f"case {case_id}: discretionary amount differs from its event")
-        if case["held_amount"] and case["status"] not in PENDING:
-            problems.append(f"case {case_id}: {case['status']} but still holds {case['held_amount']}")
     problems += _check_ledger(cases.values(), conn, limit_for, window_days, now, may_exceed)
     return problems
 
