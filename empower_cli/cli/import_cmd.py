@@ -23,12 +23,12 @@ def cases(
     file: Annotated[Path, typer.Argument(help="CSV with a header row, or JSON Lines.", show_default=False)],
     fmt: Annotated[
         str | None,
-        typer.Option("--format", help="csv or jsonl [default: from the file's extension].", show_default=False),
+        typer.Option("--format", help="csv or jsonl (default: from the file's extension).", show_default=False),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; write nothing.")] = False,
     rejects: Annotated[
         Path | None,
-        typer.Option("--rejects", help="Where to write rejected rows [default: FILE.rejects.csv].", show_default=False),
+        typer.Option("--rejects", help="Where to write rejected rows (default: FILE.rejects.csv).", show_default=False),
     ] = None,
     json: JsonOption = False,
 ) -> None:
