@@ -331,3 +331,26 @@ def test_the_policy_loader_turns_any_bytes_into_a_policy_or_located_problems(dat
     except PolicyError as e:
         for problem in e.problems or (str(e),):
             assert re.match(r"p\.toml:\d+:\d+: \S", problem), problem
+
+
+@given(st.data())
+def test_a_fact_stored_as_text_parses_back_to_the_same_value(data: st.DataObject) -> None:
+    """Replays (simulate, import) re-read stored facts: text → value → text must be stable."""
+    from empower_cli.evaluate import fact_to_text, parse_fact_value
+
+    fact = data.draw(st.sampled_from(POLICY.case_types["t"].facts))
+    raw = data.draw({
+        "int": st.integers(0, 10**17).map(str),
+        "money": st.integers(0, 10**7).map(format_money),
+        "bool": st.sampled_from(["yes", "no", "TRUE", "n", "1", "0"]),
+        "choice": st.sampled_from(["gold", "Silver", "BRONZE"]),
+        "date": st.dates().map(lambda d: d.isoformat()),
+        "text": free_text.filter(lambda t: t.strip() and not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", t)),
+    }[fact.type])  # fmt: skip
+    try:
+        value = parse_fact_value(fact, raw)
+    except InvalidInput:
+        return
+    text = fact_to_text(value, fact)
+    assert parse_fact_value(fact, text) == value
+    assert fact_to_text(parse_fact_value(fact, text), fact) == text
