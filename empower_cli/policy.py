@@ -14,7 +14,7 @@ import json
 import re
 import stat
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -193,24 +193,36 @@ class _Problems:
             prefixed = [start for start, hpath, _ in self.headers if hpath[: len(path)] == path]
             if prefixed:
                 return prefixed[0], True
-        for part in path[depth:]:
-            span = self._key(part, lo, hi) if isinstance(part, str) else self._element(part, lo, hi)
-            if span is None:
-                return pos, False
-            pos, lo, hi = span
-        return pos, True
+        return self._descend(path[depth:], pos, lo, hi)
 
-    def _key(self, key: str, lo: int, hi: int) -> tuple[int, int, int] | None:
+    def _descend(self, parts: KeyPath, pos: int, lo: int, hi: int) -> tuple[int, bool]:
+        """Find `parts` inside [lo, hi); a key may occur several times (dotted keys such as
+        `roles.agent.x` and `roles.agent.y` on two lines): try each, keep the first full match."""
+        if not parts:
+            return pos, True
+        part, rest = parts[0], parts[1:]
+        if isinstance(part, int):
+            span = self._element(part, lo, hi)
+            return (pos, False) if span is None else self._descend(rest, *span)
+        first: tuple[int, bool] | None = None
+        for span in self._keys(part, lo, hi):
+            found = self._descend(rest, *span)
+            if found[1]:
+                return found
+            first = first or found
+        return first or (pos, False)
+
+    def _keys(self, key: str, lo: int, hi: int) -> Iterator[tuple[int, int, int]]:
         pattern = re.compile(r'(?:^|(?<=[\s{,.]))(["\']?)' + re.escape(key) + r"\1[ \t]*([=.])", re.M)
-        m = pattern.search(self.code, lo, hi)
-        if m is None:
-            return None
-        if m.group(2) == ".":  # a dotted key: the rest of the path is on this line
-            return m.start(), m.end(), _line_end(self.code, m.end(), hi)
-        value = m.end() + len(self.code[m.end() : hi]) - len(self.code[m.end() : hi].lstrip(" \t"))
-        if value < hi and self.code[value] in "[{":
-            return m.start(), value, _closing(self.code, value, hi)
-        return m.start(), value, _line_end(self.code, value, hi)
+        for m in pattern.finditer(self.code, lo, hi):
+            if m.group(2) == ".":  # a dotted key: the rest of the path is on this line
+                yield m.start(), m.end(), _line_end(self.code, m.end(), hi)
+                continue
+            value = m.end() + len(self.code[m.end() : hi]) - len(self.code[m.end() : hi].lstrip(" \t"))
+            if value < hi and self.code[value] in "[{":
+                yield m.start(), value, _closing(self.code, value, hi)
+            else:
+                yield m.start(), value, _line_end(self.code, value, hi)
 
     def _element(self, index: int, lo: int, hi: int) -> tuple[int, int, int] | None:
         code = self.code

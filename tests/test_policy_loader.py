@@ -432,3 +432,39 @@ def test_a_century_long_window_still_works_end_to_end(tmp_path: Path) -> None:
     path = write_policy(tmp_path, training_policy_text().replace("window_days = 365", "window_days = 36500"))
     code, _, err = run("--policy", str(path), "--db", str(tmp_path / "e.db"), "customer", "show", "C-1")
     assert code == 0, err
+
+
+def test_problems_are_located_in_dotted_keys_inline_tables_and_arrays_of_tables() -> None:
+    text = "\n".join([
+        'policy.version = "1"',
+        'policy.name = "x"  # [not a header]',
+        'budget = { per_customer = "1.001", window_days = 30 }',
+        'roles.agent.max_discretion = "5"',
+        "roles.agent.colour = 1",
+        "roles.boss.max_discretion = 1e3",
+        'agents = { "jean.dupont" = "agnet", default_role = "agent" }',
+        "[actions.refund]",
+        'title = "R"',
+        "[[case_types.t.facts]]",
+        'name = "n"',
+        'type = "int"',
+        "[[case_types.t.facts]]",
+        'name = "m"',
+        'type = "intt"',
+        "[case_types.t]",
+        'actions = ["refund"]',
+        "rules = [",
+        '  { id = "a", fact = "n", max = 5, bend_max = 1 },',
+        '  { id = "b", fact = "zz", max = 1 },',
+        "]",
+    ])  # fmt: skip
+    where = [p.split(": ")[0] + ": " + p.split(": ")[1] for p in problems(text)]
+    assert where == [
+        "p.toml:3:12: budget.per_customer",
+        "p.toml:5:13: roles.agent.colour",
+        "p.toml:6:12: roles.boss.max_discretion",
+        'p.toml:7:12: agents."jean.dupont"',
+        "p.toml:15:1: case_types.t.facts[1].type",
+        "p.toml:19:36: case_types.t.rules[0].bend_max",
+        "p.toml:20:15: case_types.t.rules[1].fact",
+    ]
