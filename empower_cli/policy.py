@@ -606,6 +606,8 @@ class _Builder:
                 bounds.append(self.money(f, path, key))
             else:
                 bounds.append(cast(int | None, self.get(f, path, key, (int,), "a whole number")))
+        if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
+            self.p.add((*path, "max"), "max is below min: no answer could be valid")
         choices: tuple[str, ...] = ()
         if ftype == "choice":
             raw = f.get("choices")
