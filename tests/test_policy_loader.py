@@ -473,6 +473,6 @@ def test_problems_are_located_in_dotted_keys_inline_tables_and_arrays_of_tables(
 def test_a_fact_whose_max_is_below_its_min_is_refused() -> None:
     text = edited(('{ name = "nights", type = "int", ask = "Nights in the stay", min = 1 }',
                    '{ name = "nights", type = "int", ask = "Nights in the stay", min = 5, max = 2 }'))  # fmt: skip
-    line, _, message = the_problem(text, "nights")
+    line, _, message = the_problem(text, "max is below min")
     assert line == line_of(text, "max = 2")
     assert message == "case_types.hotel_complaint.facts[0].max: max is below min: no answer could be valid"
