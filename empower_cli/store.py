@@ -148,7 +148,7 @@ class Store:
                 self.conn.close()
             if isinstance(e, EmpowerError):  # a newer schema, or busy past the retry limit
                 raise
-            if "locked" in str(e) or "busy" in str(e):  # never "database is locked" to a user
+            if _busy(e):  # never "database is locked" to a user
                 raise DatabaseBusy() from None
             raise StoreError(_describe(path, e)) from None
         self._share_with_group()
@@ -200,6 +200,8 @@ class Store:
             yield self
         except sqlite3.DatabaseError as e:  # disk full, I/O error...: say so, keep nothing
             self._rollback()
+            if _busy(e):  # SPEC §6: never "database is locked" to a user; busy is exit 6
+                raise DatabaseBusy() from None
             raise StoreError(f"{_describe(self.path, e)}; nothing was recorded") from None
         except BaseException:
             self._rollback()
@@ -208,6 +210,8 @@ class Store:
             self.conn.execute("COMMIT")
         except sqlite3.DatabaseError as e:
             self._rollback()
+            if _busy(e):
+                raise DatabaseBusy() from None
             raise StoreError(f"{_describe(self.path, e)}; the change was not saved") from None
 
     def _rollback(self) -> None:
@@ -408,6 +412,11 @@ def pending(status: str) -> bool:
 def _quote(column: str) -> str:
     """A column name as an SQL identifier (names come from our code, never from input)."""
     return '"' + column.replace('"', '""') + '"'
+
+
+def _busy(error: sqlite3.Error) -> bool:
+    """SQLITE_BUSY / SQLITE_LOCKED: another connection holds the lock past the timeout."""
+    return isinstance(error, sqlite3.OperationalError) and ("locked" in str(error) or "busy" in str(error))
 
 
 def _rows(cur: sqlite3.Cursor) -> list[Row]:

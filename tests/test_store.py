@@ -341,3 +341,17 @@ def test_a_database_locked_while_opening_is_busy_not_an_internal_error(
         other.execute("ROLLBACK")
         other.close()
     Store(path).close()
+
+
+def test_a_lock_error_inside_a_write_is_busy_and_rolls_back(tmp_path: Path) -> None:
+    path = tmp_path / "e.db"
+
+    def locked_half_way(store: Store) -> None:
+        with store.write():
+            store.remember_customer("C-1", None, NOW)
+            raise sqlite3.OperationalError("database is locked")
+
+    with Store(path) as store:
+        with pytest.raises(DatabaseBusy):
+            locked_half_way(store)
+        assert store.conn.execute("SELECT COUNT(*) FROM customers").fetchone() == (0,)
