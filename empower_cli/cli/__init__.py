@@ -3,7 +3,8 @@
 Each group lives in its own module; heavy imports happen inside the commands.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Typer reads every command signature with
+# eval() of each string annotation on every start; real objects skip that work.
 
 import sys
 from pathlib import Path

@@ -4,7 +4,8 @@ The workflow steps (queue, cosign, object, approve, deny, outcome) live in
 `cli/workflow.py` and register on the same `case` group.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Typer reads every command signature with
+# eval() of each string annotation on every start; real objects skip that work.
 
 import sys
 from typing import Annotated, Any

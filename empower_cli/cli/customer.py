@@ -1,6 +1,7 @@
 """`empower customer show`: a customer's budget and recent cases."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Typer reads every command signature with
+# eval() of each string annotation on every start; real objects skip that work.
 
 from typing import Annotated
 

@@ -1,6 +1,7 @@
 """`empower policy check|show`: validate and display policies.toml."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Typer reads every command signature with
+# eval() of each string annotation on every start; real objects skip that work.
 
 from pathlib import Path
 from typing import Annotated
