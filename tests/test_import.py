@@ -287,7 +287,8 @@ def test_an_unknown_column_is_refused_before_any_row(cli: CliFn, tmp_path: Path)
 
 
 def test_a_dry_run_writes_nothing(cli: CliFn, tmp_path: Path, db_path: Path) -> None:
-    path = write(tmp_path, HEADER + row("Y-1") + row("Y-2", amount="bad") + row("Y-1"))
+    opened = ago(3)
+    path = write(tmp_path, HEADER + row("Y-1", opened=opened) + row("Y-2", amount="bad") + row("Y-1", opened=opened))
     r = cli("import", "cases", str(path), "--dry-run", "--json")
     assert r.exit_code == 0, r.output
     summary = as_json(r)
@@ -295,7 +296,8 @@ def test_a_dry_run_writes_nothing(cli: CliFn, tmp_path: Path, db_path: Path) -> 
     assert not db_path.exists()
     assert not (tmp_path / "history.csv.rejects.csv").exists()
     # On an existing database: not a byte changes, and recorded rows count as skipped.
-    assert cli("import", "cases", str(write(tmp_path, HEADER + row("Y-1"), name="one.csv"))).exit_code == 0
+    one = write(tmp_path, HEADER + row("Y-1", opened=opened), name="one.csv")
+    assert cli("import", "cases", str(one)).exit_code == 0
     before = {p.name: p.read_bytes() for p in db_path.parent.iterdir()}
     r = cli("import", "cases", str(path), "--dry-run", "--json")
     assert (as_json(r)["imported"], as_json(r)["skipped"]) == (0, 2)
