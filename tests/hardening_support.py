@@ -81,7 +81,9 @@ def check_invariants(db: Path, *, limit_for: Callable[[str | None], int], window
     """Every invariant a crash or fault must not break; returns the violations found."""
     if not db.exists():
         return []
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    # Read-write (it writes nothing): after a kill the WAL may need recovering, which a
+    # read-only connection cannot do ("attempt to write a readonly database").
+    conn = sqlite3.connect(db)
     try:
         return _check(conn, limit_for, window_days, now, digits, may_exceed)
     finally:
