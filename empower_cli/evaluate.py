@@ -150,6 +150,9 @@ def validate_proposal(
     cents = parse_money(amount, field="amount", digits=policy.digits)
     if segment is not None:
         segment = clean_id(segment, field="segment")
+        if segment not in policy.budget.segments:
+            known = ", ".join(policy.budget.segments) or "none are defined in [budget.segments]"
+            raise InvalidInput("segment", f"unknown segment {_show(segment)}; known segments: {known}")
     if reaction is not None and reaction not in REACTIONS:
         raise InvalidInput("reaction", f"expected one of {', '.join(REACTIONS)}, got {_show(reaction)}")
     text = clean_text(justification or "", field="justification")

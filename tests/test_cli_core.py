@@ -445,3 +445,20 @@ def test_case_list_since_an_early_year_or_far_back_behaves(cli: CliFn) -> None:
     r = cli("case", "list", "--since", "999999d")
     assert r.exit_code == 2, r.output
     assert r.stderr.startswith("error: --since:")
+
+
+def test_an_unknown_segment_is_refused_rather_than_silently_given_the_base_limit(cli: CliFn, db_path: Path) -> None:
+    r = cli(*LATE_RETURN, "--amount", "10", "--segment", "vpi", "--justification", JUSTIFICATION)
+    assert r.exit_code == 2, r.output
+    assert "segment" in r.stderr
+    assert "vip" in r.stderr
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM cases").fetchone()[0] == 0
+
+
+def test_a_known_segment_gets_its_larger_limit_and_is_remembered(cli: CliFn) -> None:
+    r = cli(*LATE_RETURN, "--amount", "10", "--segment", "vip", "--justification", JUSTIFICATION)
+    assert r.exit_code == 0, r.output
+    assert as_json(r)["budget"]["limit"] == "5000.00"
+    shown = cli("customer", "show", "C-1", "--json")
+    assert as_json(shown)["budget"]["limit"] == "5000.00"
