@@ -111,7 +111,16 @@ def _m002_report_indexes(db: Database) -> None:
         db.execute(statement)
 
 
-MIGRATIONS: Sequence[Callable[[Database], None]] = (_m001_initial, _m002_report_indexes)
+def _m003_exceptions_index(db: Database) -> None:
+    """A partial covering index of the out-of-policy cases with their rule results and facts:
+    `audit rules` parses the JSON of these rows only, without reading the wide table."""
+    db.execute(
+        "CREATE INDEX cases_exceptions ON cases (opened_at, in_policy, case_type, status, discretionary_amount,"
+        " retained, reaction, rules, facts) WHERE in_policy = 0"
+    )
+
+
+MIGRATIONS: Sequence[Callable[[Database], None]] = (_m001_initial, _m002_report_indexes, _m003_exceptions_index)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -350,3 +350,19 @@ def test_the_global_json_flag_means_json_format(cli: CliFn, specs: list[Spec]) -
     r = cli("--json", "audit", "outcomes")
     assert r.exit_code == 0, r.output
     assert next(o["kind"] for o in as_json(r)) == "in_policy"
+
+
+def test_weekly_spend_runs_monday_to_sunday_with_empty_weeks_filled(cli: CliFn, db_path: Path) -> None:
+    import datetime as dt
+
+    wednesday = dt.datetime(2026, 11, 18, 12, tzinfo=dt.timezone.utc)
+    seed(db_path, [Spec(amount=1_000, hours_ago=0), Spec(amount=2_000, hours_ago=48),  # Wed, Mon 16th
+                   Spec(amount=3_000, hours_ago=72),  # Sunday 15th: the week before
+                   Spec(amount=4_000, hours_ago=24 * 22), Spec(amount=9_900, hours_ago=24 * 22, in_policy=True),
+                   Spec(amount=500, hours_ago=1, status="denied")], now=wednesday)  # fmt: skip
+    weeks = report(cli, "summary")["weekly_spend"]
+    assert weeks == [{"week": "2026-10-26", "spent": "40.00"}, {"week": "2026-11-02", "spent": "0.00"},
+                     {"week": "2026-11-09", "spent": "30.00"}, {"week": "2026-11-16", "spent": "30.00"}]  # fmt: skip
+    assert report(cli, "summary", "--since", "2026-11-10", "--until", "2026-11-17")["weekly_spend"] == [
+        {"week": "2026-11-09", "spent": "30.00"}, {"week": "2026-11-16", "spent": "20.00"}]  # fmt: skip
+    assert "discretion spent per week" in cli("audit", "summary").stdout
