@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -153,3 +154,29 @@ def test_a_payload_that_is_not_json_is_reported_as_modified(cli: CliFn, logged: 
     assert r.exit_code == 6, r.output
     assert "event 1" in r.stderr
     assert json.loads(cli("audit", "verify", "--json").stdout)["events_checked"] == 0
+
+
+@pytest.mark.parametrize(
+    ("case_id", "actor", "payload"),
+    [
+        (None, "alice", {}),
+        (7, "Zoë \u202e", {"note": "a \"quoted\" \\ line\nnext", "amount": "12.50", "n": [1, 2.5, None, True]}),
+        (2**40, "[red]x[/]", {"nested": {"b": 1, "a": {"é": "ü"}}, "emoji": "\U0001f600"}),
+    ],
+)
+def test_the_fast_check_agrees_with_event_hash(case_id: int | None, actor: str, payload: dict[str, Any]) -> None:
+    from empower_cli.audit import _spliced_hash
+
+    at = "2026-11-20T12:00:00.000000Z"
+    body = {"seq": 3, "at": at, "case_id": case_id, "kind": "opened", "actor": actor, "os_user": "root",
+            "payload": payload}  # fmt: skip
+    prev = "ab" * 32
+    assert _spliced_hash(prev, 3, at, case_id, "opened", actor, "root", canonical_json(payload)) == (
+        event_hash(prev, body))  # fmt: skip
+
+
+def test_an_equivalent_but_reformatted_payload_still_verifies(cli: CliFn, logged: Path) -> None:
+    # Same content, other spacing: the fast check misses, event_hash (the judge) accepts.
+    tamper(logged, """UPDATE events SET payload = '{ "amount": 5000, "status": "approved" }' WHERE seq = 2""")
+    r = cli("audit", "verify")
+    assert r.exit_code == 0, r.output
