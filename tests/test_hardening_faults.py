@@ -122,6 +122,7 @@ class Harness:
         with faulty_database(clean, None) as counter:
             ok = self.invoke(clean, args, agent)
         assert ok.exit_code == 0, ok.output
+        assert success_word in ok.stdout, ok.stdout  # so its absence after a fault means something
         total = counter[0]
         after_success = snapshot(clean)
         before = snapshot(baseline)
@@ -189,6 +190,9 @@ def test_a_failure_at_any_statement_or_commit_leaves_no_trace_and_says_so(tmp_pa
         (("case", "deny", "5", "--note", "Outside any reasonable window", "--json"), "carol", '"denied"'),
         (("case", "outcome", "1", "--reaction", "satisfied", "--retained", "--json"), "alice", '"satisfied"'),
         (("import", "cases", str(history), "--json"), "carol", '"imported": 6'),
+        # The human output too: "approved" must not be shown for a decision that was not saved.
+        (tuple(case_new_args("C-2", "40.00")[:-1]), "alice", "approved"),
+        (("case", "approve", "4", "--note", "Checked the receipt"), "carol", "approved"),
     ]
     violations: list[str] = []
     for args, agent, word in steps:
