@@ -42,7 +42,7 @@ CANDIDATE_BENT_SHARE = 0.10  # of the case type's cases
 CANDIDATE_APPROVED = 0.8
 CANDIDATE_RETAINED = 0.8
 CANDIDATE_DISSATISFIED = 0.2
-PERCENTILE = 0.9
+PERCENTILE_TENTHS = 9  # the 90th percentile
 
 
 @dataclass(frozen=True)
@@ -309,7 +309,8 @@ def rules(store: Store, period: Period, *, policy: Policy) -> list[dict[str, Any
             FROM temp.audit_rule_hits GROUP BY rule_id, case_type ORDER BY rule_id, case_type
             """
         ).fetchall()
-        limits = _percentiles(store, digits)
+        measured = conn.execute("SELECT rule_id, COUNT(v) FROM temp.audit_rule_hits GROUP BY rule_id")
+        limits = _percentiles(store, {r: (infos[r].measure, n) for r, n in measured if n}, digits)
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.audit_rule_hits")
     type_counts = case_type_counts(store, period, list(policy.case_types))
@@ -339,48 +340,49 @@ def rules(store: Store, period: Period, *, policy: Policy) -> list[dict[str, Any
 
 
 def _collect_rule_hits(store: Store, period: Period, infos: Sequence[RuleInfo]) -> None:
-    """temp.audit_rule_hits: one row per rule bent or blocked, with the bent fact's value
-    measured as the policy's rule reads it (a number, or a date's age in days)."""
+    """temp.audit_rule_hits: one row per rule bent or blocked, with the bent fact's value `v`
+    measured as the policy's rule reads it (a number, or a date's age in days), times the
+    rule's direction so that the largest `v` is always the furthest from the standard."""
     args: dict[str, Any] = {}
-    values = []
+    branches = []
     for k, info in enumerate(infos):
-        values.append(f"(:r{k}, :f{k}, :m{k}, :d{k})")
-        args |= {f"r{k}": info.rule_id, f"f{k}": '$."' + info.fact.replace('"', '\\"') + '"',
-                 f"m{k}": info.measure, f"d{k}": info.direction}  # fmt: skip
-    rf = f"WITH rf(rule_id, path, measure, direction) AS (VALUES {', '.join(values)}) " if values else (
-        "WITH rf(rule_id, path, measure, direction) AS (SELECT NULL, NULL, NULL, NULL WHERE 0) ")  # fmt: skip
+        if not info.measure:
+            continue
+        fact = f"json_extract(c.facts, :f{k})"
+        value = (f"julianday(substr(c.opened_at, 1, 10)) - julianday({fact})" if info.measure == "age"
+                 else f"CAST({fact} AS NUMERIC)")  # fmt: skip
+        branches.append(f"WHEN :r{k} THEN {info.direction} * ({value})")
+        args |= {f"r{k}": info.rule_id, f"f{k}": '$."' + info.fact.replace('"', '\\"') + '"'}
+    # A CASE on the rule id rather than a join with a table of rules: the join would parse
+    # each rule result once per rule.
+    measured = f"CASE r.value ->> 'id' {' '.join(branches)} END" if branches else "NULL"
     where, params = period.where(DISCRETION_SQL, "r.value ->> 'result' != 'pass'", alias="c.")
     store.conn.execute("PRAGMA temp_store = MEMORY")
     store.conn.execute("DROP TABLE IF EXISTS temp.audit_rule_hits")
     store.conn.execute(
         f"""
-        CREATE TEMP TABLE audit_rule_hits AS {rf}
+        CREATE TEMP TABLE audit_rule_hits AS
         SELECT r.value ->> 'id' AS rule_id, r.value ->> 'result' AS result, c.case_type,
-          c.status, c.discretionary_amount AS amount, c.retained, c.reaction, rf.measure,
-          rf.direction * (CASE WHEN r.value ->> 'result' != 'bent' OR rf.measure = '' THEN NULL
-            WHEN rf.measure = 'age' THEN julianday(substr(c.opened_at, 1, 10))
-                                         - julianday(json_extract(c.facts, rf.path))
-            ELSE CAST(json_extract(c.facts, rf.path) AS NUMERIC) END) AS v
-        FROM cases AS c, json_each(c.rules) AS r LEFT JOIN rf ON rf.rule_id = r.value ->> 'id'
-        {where}
+          c.status, c.discretionary_amount AS amount, c.retained, c.reaction,
+          CASE WHEN r.value ->> 'result' = 'bent' THEN {measured} END AS v
+        FROM cases AS c, json_each(c.rules) AS r {where}
         """,
         {**params, **args},
     )
 
 
-def _percentiles(store: Store, digits: int) -> dict[str, int | str]:
-    """The PERCENTILE (nearest rank) of each rule's bent values, towards its bend limit."""
-    assert PERCENTILE == 0.9  # the rank below is ceil(0.9 n)
+def _percentiles(store: Store, counts: dict[str, tuple[str, int]], digits: int) -> dict[str, int | str]:
+    """The 90th percentile (nearest rank) of each rule's bent values, towards its bend limit.
+
+    Sorted from the top with LIMIT/OFFSET, SQLite keeps only the highest tenth in its sorter.
+    """
     out: dict[str, int | str] = {}
-    for rule_id, measure, v in store.conn.execute(
-        """
-        SELECT rule_id, measure, v FROM (
-          SELECT rule_id, measure, v, ROW_NUMBER() OVER (PARTITION BY rule_id ORDER BY v) AS rn,
-            COUNT(*) OVER (PARTITION BY rule_id) AS n
-          FROM temp.audit_rule_hits WHERE v IS NOT NULL)
-        WHERE rn = (9 * n + 9) / 10
-        """
-    ):
+    for rule_id, (measure, n) in counts.items():
+        rank = -(-n * PERCENTILE_TENTHS // 10)  # ceil(0.9 n), 1-based from the bottom, in integers
+        (v,) = store.conn.execute(
+            "SELECT v FROM temp.audit_rule_hits WHERE rule_id = ? AND v IS NOT NULL ORDER BY v DESC LIMIT 1 OFFSET ?",
+            (rule_id, n - rank),
+        ).fetchone()
         value = abs(v)  # v carries the rule's direction so that one ORDER BY serves max and min
         out[rule_id] = _money_text(value, digits) if measure == "money" else int(value)
     return out
@@ -412,32 +414,26 @@ def customers(store: Store, period: Period, *, policy: Policy, limit: int | None
     """Customers who received discretion, most spent first, with repeat exceptions flagged."""
     digits = policy.digits
     where, params = period.where()
-    conn = store.conn
-    conn.execute("PRAGMA temp_store = MEMORY")  # the grouped rows are small; keep them off the disk
-    conn.execute("DROP TABLE IF EXISTS temp.audit_customers")
-    conn.execute(
+    tail = "LIMIT :limit" if limit else ""
+    # One pass: the per-customer groups are materialised once and read twice, for the
+    # distribution of exceptions per customer (rows without a customer id) and the top rows.
+    found = store.conn.execute(
         f"""
-        CREATE TEMP TABLE audit_customers AS
-        SELECT customer_id, COUNT(*) AS cases,
-          COUNT(CASE WHEN {DISCRETION_SQL} THEN 1 END) AS disc,
-          COALESCE(SUM(CASE WHEN status = 'approved' THEN discretionary_amount END), 0) AS spent
-        FROM cases {where} GROUP BY customer_id
+        WITH per AS MATERIALIZED (
+          SELECT customer_id, COUNT(*) AS cases, COUNT(CASE WHEN {DISCRETION_SQL} THEN 1 END) AS disc,
+            COALESCE(SUM(CASE WHEN status = 'approved' THEN discretionary_amount END), 0) AS spent
+          FROM cases {where} GROUP BY customer_id)
+        SELECT NULL, COUNT(*), disc, NULL, NULL FROM per GROUP BY disc
+        UNION ALL
+        SELECT * FROM (
+          SELECT customer_id, cases, disc, spent,
+            (SELECT segment FROM customers AS k WHERE k.customer_id = per.customer_id)
+          FROM per WHERE disc > 0 ORDER BY spent DESC, disc DESC, customer_id {tail})
         """,
-        params,
-    )
-    try:
-        histogram = conn.execute("SELECT disc, COUNT(*) FROM temp.audit_customers GROUP BY disc").fetchall()
-        tail = "LIMIT :limit" if limit else ""
-        rows = conn.execute(
-            f"""
-            SELECT a.customer_id, a.cases, a.disc, a.spent, k.segment FROM temp.audit_customers AS a
-            LEFT JOIN customers AS k ON k.customer_id = a.customer_id
-            WHERE a.disc > 0 ORDER BY a.spent DESC, a.disc DESC, a.customer_id {tail}
-            """,
-            {"limit": limit},
-        ).fetchall()
-    finally:
-        conn.execute("DROP TABLE IF EXISTS temp.audit_customers")
+        {**params, "limit": limit},
+    ).fetchall()
+    histogram = [(disc, n) for customer, n, disc, _, _ in found if customer is None]
+    rows = [r for r in found if r[0] is not None]
     disc_spread = _weighted_spread(histogram)
     out: list[dict[str, Any]] = []
     for customer_id, cases, disc, spent, segment in rows:

@@ -366,3 +366,48 @@ def test_weekly_spend_runs_monday_to_sunday_with_empty_weeks_filled(cli: CliFn, 
     assert report(cli, "summary", "--since", "2026-11-10", "--until", "2026-11-17")["weekly_spend"] == [
         {"week": "2026-11-09", "spent": "30.00"}, {"week": "2026-11-16", "spent": "20.00"}]  # fmt: skip
     assert "discretion spent per week" in cli("audit", "summary").stdout
+
+
+PRICE_MATCH = """
+[actions.price_refund]
+title = "Refund the price gap"
+
+[case_types.price_match]
+title = "Price match"
+risk = "low"
+actions = ["price_refund"]
+facts = [
+  { name = "gap", type = "money", ask = "Price gap" },
+  { name = "rating", type = "int", ask = "Store rating" },
+  { name = "bought", type = "date", ask = "Purchase date" },
+]
+rules = [
+  { id = "gap-limit", text = "Gap at most 10.00.", fact = "gap", max = "10.00", bend_max = "50.00" },
+  { id = "min-rating", text = "Rating at least 4.", fact = "rating", min = 4, bend_min = 1 },
+  { id = "recent", text = "Bought within 30 days.", fact = "bought", max_age_days = 30, bend_max_age_days = 90 },
+]
+"""
+
+
+def test_suggested_limits_for_money_min_and_date_rules(cli: CliFn, db_path: Path, tmp_path: Path) -> None:
+    import datetime as dt
+
+    from tests.conftest import training_policy_text, write_policy
+
+    write_policy(tmp_path, training_policy_text(PRICE_MATCH))
+    now = dt.datetime(2026, 11, 18, 12, tzinfo=dt.timezone.utc)
+    gaps = ["12.50", "30.00", "11.05", "49.99", "20.00", "10.01", "45.10", "13.00", "14.00", "16.00", "17.00", "18"]
+    ratings = [3, 2, 3, 1, 3, 3, 2, 3, 3, 1, 2, 3]
+    ages = [31, 40, 35, 80, 33, 61, 45, 50, 32, 34, 36, 39]  # days between purchase and the case
+    specs = [
+        Spec(case_type="price_match", action="price_refund", hours_ago=0,
+             rules=[("gap-limit", "bent"), ("min-rating", "bent"), ("recent", "bent")],
+             facts={"gap": g, "rating": str(r), "bought": (now - dt.timedelta(days=a)).date().isoformat()})
+        for g, r, a in zip(gaps, ratings, ages, strict=True)
+    ]  # fmt: skip
+    seed(db_path, specs, now=now)
+    got = {r["rule_id"]: r["suggested_limit"] for r in report(cli, "rules")}
+    rank = math.ceil(0.9 * 12)  # the 11th of 12, counted from the standard outwards
+    assert got["gap-limit"] == sorted(gaps, key=float)[rank - 1] == "45.10"
+    assert got["min-rating"] == sorted(ratings, reverse=True)[rank - 1] == 1  # a min rule: the low end
+    assert got["recent"] == sorted(ages)[rank - 1] == 61
