@@ -96,9 +96,11 @@ def emit(name: str, data: Any, fmt: str, *, currency: str, period: str) -> None:
 @app.command("summary")
 def summary(ctx: typer.Context, since: SinceOption = None, until: UntilOption = None,
             fmt: FormatOption = None, json: JsonOption = False) -> None:  # fmt: skip
-    """Cases, in-policy share, discretion cases and spend (with a weekly sparkline),
-    escalations, co-signs, objections, denials, expiries, dissatisfied reactions, and
-    retention after discretion vs after a denial.
+    """The period at a glance: cases, discretion and spend per week, escalations, retention.
+
+    Cases, in-policy share, discretion cases and spend (with a weekly sparkline), escalations,
+    co-signs, objections, denials, expiries, dissatisfied reactions, and retention after
+    discretion vs after a denial.
 
     Example: empower audit summary --since 90d
     """
@@ -108,8 +110,10 @@ def summary(ctx: typer.Context, since: SinceOption = None, until: UntilOption = 
 @app.command("agents")
 def agents(ctx: typer.Context, since: SinceOption = None, until: UntilOption = None,
            fmt: FormatOption = None, json: JsonOption = False) -> None:  # fmt: skip
-    """Per agent: cases, discretion rate, spend, mean amount, escalations, objections
-    received; flags agents far from their peers either way (too lenient or too harsh).
+    """Per agent: discretion rate and spend; flags agents far from their peers either way.
+
+    Cases, discretion rate, spend, mean amount, escalations and objections received per
+    agent; agents far from their peers (median and MAD) are flagged as too lenient or too harsh.
 
     Example: empower audit agents --since 2026-01-01 --format markdown
     """
@@ -119,8 +123,10 @@ def agents(ctx: typer.Context, since: SinceOption = None, until: UntilOption = N
 @app.command("rules")
 def rules(ctx: typer.Context, since: SinceOption = None, until: UntilOption = None,
           fmt: FormatOption = None, json: JsonOption = False) -> None:  # fmt: skip
-    """Per rule: times bent and blocked, discretion spent, and policy candidates (bent often,
-    approved, good outcomes) with the limit that would cover 90 % of the bent cases.
+    """Per rule: times bent and blocked, spend, and which rules should become policy.
+
+    A policy candidate is a rule bent often, mostly approved, with good outcomes; the
+    suggested limit would cover 90 % of the bent cases.
 
     Example: empower audit rules --since 365d
     """
@@ -133,8 +139,10 @@ def customers(
     limit: Annotated[int, Opt("--limit", min=0, help="At most this many customers, most spent first; 0 for all.")] = 50,
     json: JsonOption = False,
 ) -> None:  # fmt: skip
-    """Customers who received discretion, most spent first, with the share of their budget
-    used; repeat exceptions are flagged as possible abuse.
+    """Customers who received discretion, most spent first; repeat exceptions flagged.
+
+    Shows the share of each customer's budget used; customers with far more exceptions
+    than others are flagged as possible abuse.
 
     Example: empower audit customers --since 365d --limit 20
     """
@@ -146,6 +154,8 @@ def pairs(ctx: typer.Context, since: SinceOption = None, until: UntilOption = No
           fmt: FormatOption = None, json: JsonOption = False) -> None:  # fmt: skip
     """Who co-signs whose cases; flags an agent whose co-signs mostly come from one peer.
 
+    The share is the part of the agent's co-signed cases that this colleague signed.
+
     Example: empower audit pairs --format csv > pairs.csv
     """
     run_report(ctx, "pairs", since, until, fmt, json)
@@ -154,8 +164,9 @@ def pairs(ctx: typer.Context, since: SinceOption = None, until: UntilOption = No
 @app.command("outcomes")
 def outcomes(ctx: typer.Context, since: SinceOption = None, until: UntilOption = None,
              fmt: FormatOption = None, json: JsonOption = False) -> None:  # fmt: skip
-    """Customer reactions and retention by decision kind (in policy, discretion, denied,
-    expired, pending).
+    """Customer reactions and retention by decision kind.
+
+    Kinds: in policy, discretion (an approved exception), denied, expired, pending.
 
     Example: empower audit outcomes --since 180d
     """
@@ -164,8 +175,9 @@ def outcomes(ctx: typer.Context, since: SinceOption = None, until: UntilOption =
 
 @app.command("head")
 def head(ctx: typer.Context, json: JsonOption = False) -> None:
-    """Print the latest event as SEQ:HASH, for a supervisor to keep somewhere else and give
-    to `audit verify --expect` later (0:000… on an empty log).
+    """Print the latest event as SEQ:HASH, to keep somewhere else for `verify --expect`.
+
+    On an empty log it prints 0 and the genesis hash (64 zeros).
 
     Example: empower audit head >> ~/empower-heads.txt
     """
@@ -184,8 +196,10 @@ def verify(
                                       "that must still be in the log.", show_default=False)] = None,
     json: JsonOption = False,
 ) -> None:  # fmt: skip
-    """Recompute the hash chain over every event; exit 6 naming the first event that does not
-    match, or when the --expect head is missing or different (a truncated or rewritten log).
+    """Recompute the hash chain; exit 6 naming the first event that does not match.
+
+    With --expect, an earlier head must still be in the log with the same hash, so a
+    truncated or rewritten log fails too.
 
     Example: empower audit verify --expect 1042:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
     """

@@ -24,10 +24,12 @@ def simulate(
     ] = None,
     json: JsonOption = False,
 ) -> None:  # fmt: skip
-    """Replay recorded cases under the policy in use and under NEW.toml, with the same
-    evaluation as live cases: how many change status and in which direction, the
-    discretion that would have been spent, each rule bent and blocked before and after,
-    and a few example case ids. Nothing is written.
+    """Replay recorded cases under NEW.toml: what would change, and by how much.
+
+    Cases are replayed under the policy in use and under NEW.toml with the same evaluation
+    as live cases: how many change status and in which direction, the discretion that would
+    have been spent, each rule bent and blocked before and after, and a few example case
+    ids. Nothing is written.
 
     Example: empower policy simulate policies.new.toml --since 365d
     """
