@@ -305,23 +305,24 @@ def rules(store: Store, period: Period, *, policy: Policy) -> list[dict[str, Any
               COUNT(CASE WHEN result = 'bent' AND retained = 1 THEN 1 END),
               COUNT(CASE WHEN result = 'bent' AND retained IS NOT NULL THEN 1 END),
               COUNT(CASE WHEN result = 'bent' AND reaction = 'dissatisfied' THEN 1 END),
-              COUNT(CASE WHEN result = 'bent' AND reaction IS NOT NULL THEN 1 END)
+              COUNT(CASE WHEN result = 'bent' AND reaction IS NOT NULL THEN 1 END),
+              COUNT(v)
             FROM temp.audit_rule_hits GROUP BY rule_id, case_type ORDER BY rule_id, case_type
             """
         ).fetchall()
-        measured = conn.execute("SELECT rule_id, COUNT(v) FROM temp.audit_rule_hits GROUP BY rule_id")
-        limits = _percentiles(store, {r: (infos[r].measure, n) for r, n in measured if n}, digits)
+        merged: dict[str, list[int]] = {}
+        for rule_id, _, *numbers in rows:  # one row per rule and case type
+            acc = merged.setdefault(rule_id, [0] * len(numbers))
+            merged[rule_id] = [a + b for a, b in zip(acc, numbers, strict=True)]
+        limits = _percentiles(store, {r: (infos[r].measure, m[-1]) for r, m in merged.items() if m[-1]}, digits)
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.audit_rule_hits")
-    type_counts = case_type_counts(store, period, list(policy.case_types))
-    merged: dict[str, list[int]] = {}
+    type_counts = case_type_counts(store, period, sorted({t for _, t, *_ in rows}))
     type_cases: dict[str, int] = {}
-    for rule_id, case_type, *numbers in rows:  # one row per rule and case type
-        acc = merged.setdefault(rule_id, [0] * len(numbers))
-        merged[rule_id] = [a + b for a, b in zip(acc, numbers, strict=True)]
+    for rule_id, case_type, *_ in rows:
         type_cases[rule_id] = type_cases.get(rule_id, 0) + type_counts.get(case_type, 0)
     out: list[dict[str, Any]] = []
-    for rule_id, (n_bent, n_blocked, spent, approved, retained, known, dissat, reacted) in merged.items():
+    for rule_id, (n_bent, n_blocked, spent, approved, retained, known, dissat, reacted, _) in merged.items():
         candidate = (
             n_bent >= max(CANDIDATE_MIN_BENT, CANDIDATE_BENT_SHARE * type_cases[rule_id])
             and approved >= CANDIDATE_APPROVED * n_bent
@@ -389,7 +390,7 @@ def _percentiles(store: Store, counts: dict[str, tuple[str, int]], digits: int) 
 
 
 def case_type_counts(store: Store, period: Period, case_types: Sequence[str]) -> dict[str, int]:
-    """Cases per case type of the policy (conditional counts: one scan, no sort)."""
+    """Cases per given case type (conditional counts: one scan of an index, no sort)."""
     if not case_types:
         return {}
     where, params = period.where()
