@@ -12,7 +12,7 @@ import datetime as dt
 import multiprocessing as mp
 import os
 import queue
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any, Union
 
 from empower_cli.errors import EmpowerError
@@ -45,7 +45,7 @@ def check_one(validator: RowValidator, rec: Record) -> Outcome:
 
 
 def checked(records: Iterable[Record], *, policy: Policy, now: dt.datetime, workers: int,
-            layout: Layout | None = None) -> Iterator[Outcome]:  # fmt: skip
+            layout: Layout | None = None) -> Generator[Outcome, None, None]:  # fmt: skip
     """Every record's outcome, in file order; on `workers` processes when > 0 (`layout`:
     the CSV reader's, given to the workers once rather than with every record)."""
     if workers <= 0:

@@ -134,18 +134,21 @@ class Importer:
             bad: list[tuple[int, str, str, str]] = []
             layout = reader.layout if isinstance(reader, CsvReader) else None
             outcomes = checked(reader, policy=self.policy, now=self.now, workers=self.workers, layout=layout)
-            for outcome in outcomes:
-                self.summary.read += 1
-                if isinstance(outcome, Prepared):
-                    chunk.append(outcome)
-                else:
-                    bad.append(outcome)
-                if len(chunk) + len(bad) >= self.chunk_rows:
-                    self._flush(chunk, bad, reader.bytes_read)
-                    chunk, bad = [], []
-            self._flush(chunk, bad, reader.bytes_read)
-        if self.seen is not None:
-            self.seen.close()
+            try:
+                for outcome in outcomes:
+                    self.summary.read += 1
+                    if isinstance(outcome, Prepared):
+                        chunk.append(outcome)
+                    else:
+                        bad.append(outcome)
+                    if len(chunk) + len(bad) >= self.chunk_rows:
+                        self._flush(chunk, bad, reader.bytes_read)
+                        chunk, bad = [], []
+                self._flush(chunk, bad, reader.bytes_read)
+            finally:
+                outcomes.close()  # stops the workers at once, also when a chunk failed
+                if self.seen is not None:
+                    self.seen.close()
         self.summary.elapsed = time.perf_counter() - started
         self.summary.rows_per_second = self.summary.read / self.summary.elapsed if self.summary.elapsed else 0.0
         return self.summary
