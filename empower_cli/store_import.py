@@ -25,10 +25,12 @@ EVENT_COLUMNS = ("seq", "at", "case_id", "kind", "actor", "os_user", "payload", 
 _INSERT_CASES = f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({', '.join('?' * len(CASE_COLUMNS))})"
 _INSERT_EVENTS = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
 # A customer's first_seen is the earliest time known, imported history included.
+# The WHERE skips no-op updates: most imported rows are for customers already known.
 _UPSERT_CUSTOMERS = (
     "INSERT INTO customers (customer_id, segment, first_seen) VALUES (?, ?, ?) "
     "ON CONFLICT(customer_id) DO UPDATE SET segment = COALESCE(excluded.segment, segment), "
-    "first_seen = MIN(first_seen, excluded.first_seen)"
+    "first_seen = MIN(first_seen, excluded.first_seen) "
+    "WHERE excluded.first_seen < first_seen OR excluded.segment IS NOT segment AND excluded.segment IS NOT NULL"
 )
 _LOOKUP_BATCH = 500
 WAL_CHECKPOINT_PAGES = 10_000  # bound parameters per IN (...) query

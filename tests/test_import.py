@@ -442,3 +442,22 @@ def test_worker_processes_record_exactly_what_one_process_records(tmp_path: Path
                         (tmp_path / f"w{workers}.rejects.csv").read_text()))  # fmt: skip
     assert results[0][0] == (2502, 2500, 2)
     assert results[0] == results[1]
+
+
+def test_a_customer_is_first_seen_at_their_earliest_case_and_keeps_a_segment(cli: CliFn, tmp_path: Path,
+                                                                             db_path: Path) -> None:  # fmt: skip
+    text = HEADER.replace("fact.days", "segment,fact.days") + "".join(
+        line.replace(",20,yes", f",{seg},20,yes")
+        for line, seg in ((row("S-1", customer="C-3", opened="2026-03-01T00:00:00"), ""),
+                          (row("S-2", customer="C-3", opened="2025-12-01T00:00:00"), "vip"),
+                          (row("S-3", customer="C-3", opened="2026-04-01T00:00:00"), ""))
+    )  # fmt: skip
+    r = cli("import", "cases", str(write(tmp_path, text)), "--json")
+    assert as_json(r)["imported"] == 3, r.output
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT segment, first_seen FROM customers WHERE customer_id = 'C-3'").fetchone() == (
+        "vip",
+        "2025-12-01T00:00:00.000000Z",
+    )
+    conn.close()
+    assert as_json(cli("customer", "show", "C-3", "--json"))["budget"]["limit"] == "5000.00"
