@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,7 @@ from empower_cli.store import Store
 from empower_cli.timeutil import iso
 
 EXAMPLES = 5
+PROGRESS_EVERY = 1000
 _COLUMNS = ("id", "opened_at", "agent", "customer_id", "segment", "case_type", "action", "amount",
             "facts", "justification", "reaction", "escalated", "status", "discretionary_amount")  # fmt: skip
 
@@ -137,15 +138,26 @@ class Simulation:
         }
 
 
-def simulate(store: Store, *, current: Policy, new: Policy, since: dt.datetime | None = None) -> Simulation:
-    """Replay every case opened since `since` (all when None) under both policies."""
+def simulate(store: Store, *, current: Policy, new: Policy, since: dt.datetime | None = None,
+             on_progress: Callable[[int], None] | None = None) -> Simulation:  # fmt: skip
+    """Replay every case opened since `since` (all when None) under both policies;
+    `on_progress(cases_read)` is called every PROGRESS_EVERY cases."""
     sim = Simulation(Side(current, Ledger(current)), Side(new, Ledger(new)), since=since)
     if since is not None:
         for side in (sim.before, sim.after):
             _seed(store, side.ledger, since)
-    for case in _stream(store, "WHERE opened_at >= ?" if since else "", (iso(since),) if since else ()):
+    where, params = ("WHERE opened_at >= ?", (iso(since),)) if since else ("", ())
+    for read, case in enumerate(_stream(store, where, params), start=1):
         _replay_one(sim, case)
+        if on_progress is not None and read % PROGRESS_EVERY == 0:
+            on_progress(read)
     return sim
+
+
+def count_cases(store: Store, since: dt.datetime | None) -> int:
+    """How many cases a simulation will read (for a progress bar)."""
+    where, params = ("WHERE opened_at >= ?", (iso(since),)) if since else ("", ())
+    return int(store.conn.execute(f"SELECT COUNT(*) FROM cases {where}", params).fetchone()[0])
 
 
 def _seed(store: Store, ledger: Ledger, since: dt.datetime) -> None:

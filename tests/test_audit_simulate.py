@@ -124,3 +124,39 @@ def test_a_bad_since_exits_2(cli: CliFn, policy_path: Path) -> None:
     r = cli("policy", "simulate", str(policy_path), "--since", "soon")
     assert r.exit_code == 2, r.output
     assert "--since" in r.stderr
+
+
+def test_progress_is_reported_while_replaying_a_long_history(db_path: Path, policy: Any) -> None:
+    from empower_cli.simulate import count_cases
+    from empower_cli.simulate import simulate as replay
+    from empower_cli.store import Store
+
+    rules = [("return-window", "bent"), ("receipt", "pass")]
+    seed(db_path, [Spec(customer=f"P-{k}", rules=rules, facts={"days_since_purchase": "20", "has_receipt": "yes"})
+                   for k in range(2_500)])  # fmt: skip
+    seen: list[int] = []
+    with Store(db_path) as store:
+        result = replay(store, current=policy, new=policy, on_progress=seen.append)
+        assert count_cases(store, None) == 2_500
+    assert seen == [1_000, 2_000]
+    assert result.cases == 2_500
+    assert result.changed == 0
+
+
+def test_simulate_on_a_terminal_shows_the_result(tmp_path: Path, db_path: Path, policy_path: Path) -> None:
+    import os
+    import sys
+
+    import pexpect
+
+    seed(db_path, [Spec(agent="bob", facts={"days_since_purchase": "20", "has_receipt": "yes"},
+                        rules=[("return-window", "bent"), ("receipt", "pass")])])  # fmt: skip
+    wider = new_policy(tmp_path, WINDOW, "max = 30, bend_max = 45")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMPOWER_")}
+    env.update(EMPOWER_POLICY=str(policy_path), EMPOWER_DB=str(db_path), NO_COLOR="1", TERM="dumb", COLUMNS="100")
+    child = pexpect.spawn(sys.executable, ["-m", "empower_cli", "policy", "simulate", str(wider)], env=env,
+                          encoding="utf-8", timeout=60)  # fmt: skip
+    child.expect_exact("became in policy 1")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0

@@ -11,7 +11,13 @@ import typer
 from empower_cli.cli.common import JsonOption, handle_errors, print_json, session, wants_json
 
 if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Callable
+
     from rich.console import RenderableType
+
+    from empower_cli.cli.common import Session
+    from empower_cli.simulate import Simulation
 
 
 def simulate(
@@ -40,13 +46,32 @@ def simulate(
 
         candidate = load_policy(new_policy)
         start = parse_when(since, now=s.now, field="--since") if since is not None else None
-        result = replay(s.store, current=s.policy, new=candidate, since=start).json()
+        result = _with_progress(lambda tick: replay(s.store, current=s.policy, new=candidate, since=start,
+                                                    on_progress=tick), s, start)  # fmt: skip
         if wants_json(ctx, json):
             print_json(result)
             return
         from empower_cli.render import console
 
         console().print(render(result, currency=candidate.currency, before=str(s.policy_path), after=str(new_policy)))
+
+
+def _with_progress(run: Callable[[Callable[[int], None] | None], Simulation], s: Session,
+                   since: dt.datetime | None) -> dict[str, Any]:  # fmt: skip
+    """A progress bar on stderr when it is a terminal (a year of history takes minutes)."""
+    import sys
+
+    if not sys.stderr.isatty():
+        return run(None).json()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from empower_cli.render import console
+    from empower_cli.simulate import count_cases
+
+    with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console(stderr=True), transient=True) as bar:  # fmt: skip
+        task = bar.add_task("replay", total=count_cases(s.store, since))
+        return run(lambda done: bar.update(task, completed=done)).json()
 
 
 def render(r: dict[str, Any], *, currency: str, before: str, after: str) -> RenderableType:
