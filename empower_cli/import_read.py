@@ -141,6 +141,7 @@ class CsvReader:
             raise InvalidInput(name, f"the header row cannot be read ({problem})")
         self.columns = _check_header([h.strip() for h in header], name)
         self.width = len(header)
+        self.ext_index = self.columns.index("external_id")
         self.layout: Layout = (
             tuple((c, i) for i, c in enumerate(self.columns) if c in FIELDS),
             tuple((c[len(FACT_PREFIX) :], i) for i, c in enumerate(self.columns) if c.startswith(FACT_PREFIX)),
@@ -164,7 +165,8 @@ class CsvReader:
             if problem:
                 yield Record(start, raw, problem=problem)
             elif len(row) != self.width:
-                yield Record(start, raw, problem=f"has {len(row)} fields; the header has {self.width}")
+                ext = {"external_id": row[self.ext_index]} if len(row) > self.ext_index else {}
+                yield Record(start, raw, ext, problem=f"has {len(row)} fields; the header has {self.width}")
             else:
                 yield Record(start, raw, cells=row, layout=layout)
 

@@ -461,3 +461,14 @@ def test_a_customer_is_first_seen_at_their_earliest_case_and_keeps_a_segment(cli
     )
     conn.close()
     assert as_json(cli("customer", "show", "C-3", "--json"))["budget"]["limit"] == "5000.00"
+
+
+def test_an_unclosed_quote_is_rejected_where_its_record_starts(cli: CliFn, tmp_path: Path, db_path: Path) -> None:
+    opened_quote = row("O-2", justification="No commas in this long enough text").replace(",approved,", ',approved,"')
+    text = HEADER + row("O-1") + opened_quote + row("O-3")
+    r = cli("import", "cases", str(write(tmp_path, text)), "--json")
+    assert r.exit_code == 0, r.output
+    [bad] = rejects(tmp_path / "history.csv.rejects.csv")
+    assert (bad["line"], bad["external_id"]) == ("3", "O-2")
+    assert "fields; the header has 15" in bad["reason"]
+    assert [c["external_id"] for c in cases(db_path)] == ["O-1"]
