@@ -411,3 +411,30 @@ def test_suggested_limits_for_money_min_and_date_rules(cli: CliFn, db_path: Path
     assert got["gap-limit"] == sorted(gaps, key=float)[rank - 1] == "45.10"
     assert got["min-rating"] == sorted(ratings, reverse=True)[rank - 1] == 1  # a min rule: the low end
     assert got["recent"] == sorted(ages)[rank - 1] == 61
+
+
+def test_reports_follow_the_real_workflow_commands(cli: CliFn) -> None:
+    def opened(days: int, amount: str, agent: str = "bob") -> int:
+        r = cli("case", "new", "--customer", "C-7", "--type", "late_return", "--fact", f"days_since_purchase={days}",
+                "--fact", "has_receipt=yes", "--action", "refund", "--amount", amount,
+                "--justification", JUSTIFICATION, "--json", agent=agent)  # fmt: skip
+        assert r.exit_code == 0, r.output
+        return int(as_json(r)["case_id"])
+
+    first, second, third = opened(20, "150.00"), opened(22, "120.00"), opened(25, "130.00")
+    assert cli("case", "cosign", str(first), agent="dave").exit_code == 0
+    assert cli("case", "cosign", str(second), agent="dave").exit_code == 0
+    assert cli("case", "object", str(third), "--reason", "Customer already had a refund", agent="erin").exit_code == 0
+    assert cli("case", "deny", str(third), "--note", "Second refund this month", agent="carol").exit_code == 0
+    assert cli("case", "outcome", str(first), "--reaction", "satisfied", "--retained").exit_code == 0
+    assert cli("case", "outcome", str(third), "--reaction", "dissatisfied", "--lost").exit_code == 0
+    summary = report(cli, "summary")
+    assert (summary["cases"], summary["cosigns"], summary["objections"], summary["denials"]) == (3, 2, 1, 1)
+    assert summary["escalations"] == 1  # the objection sent case 3 to a supervisor
+    assert summary["discretion_spent"] == "270.00"
+    assert summary["retention"] == {"after_discretion": 1.0, "after_denial": 0.0}
+    assert [(p["agent"], p["cosigner"], p["count"]) for p in report(cli, "pairs")] == [("bob", "dave", 2)]
+    [bob] = report(cli, "agents")
+    assert (bob["cases"], bob["objections_received"], bob["escalations"], bob["spent"]) == (3, 1, 1, "270.00")
+    kinds = {o["kind"]: o for o in report(cli, "outcomes")}
+    assert (kinds["discretion"]["retained"], kinds["denied"]["lost"], kinds["denied"]["dissatisfied"]) == (1, 1, 1)
