@@ -87,3 +87,33 @@ def test_a_recorded_json_decision_imports_neither_sqlite_utils_nor_rich(tmp_path
         row = conn.execute("SELECT customer_id, amount, status FROM cases WHERE id = ?",
                            (decision["case_id"],)).fetchone()  # fmt: skip
     assert row == ("C-1", 4200, "approved")
+
+
+def test_the_command_line_names_the_group_it_runs() -> None:
+    from empower_cli.cli import _invoked_group
+
+    assert _invoked_group(["--json", "case", "new", "--customer", "audit"]) == "case"
+    assert _invoked_group(["--db", "case", "audit", "summary"]) == "audit"  # "case" is --db's value
+    assert _invoked_group(["--policy=p.toml", "customer", "show", "C-1"]) == "customer"
+    assert _invoked_group(["cases"]) is None
+    assert _invoked_group(["--help"]) is None
+
+
+def test_a_case_command_loads_no_other_group(tmp_path: Path) -> None:
+    write_policy(tmp_path)
+    done, modules = run_empower("case", "list", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == []
+    others = {"empower_cli.cli.audit_cmd", "empower_cli.cli.import_cmd", "empower_cli.cli.customer"}
+    assert not modules & others, sorted(modules & others)
+
+
+def test_the_top_level_help_lists_every_group_with_its_help(tmp_path: Path) -> None:
+    from empower_cli.cli import GROUPS, app
+
+    done, _ = run_empower("--help", cwd=tmp_path)
+    listed = " ".join(done.stdout.split())
+    for name, (_, help_text) in GROUPS.items():
+        assert name in listed
+        assert " ".join(help_text.split()[:4]) in listed, name
+    assert {g.name for g in app.registered_groups} == set(GROUPS)

@@ -24,7 +24,7 @@ UntilOption = Annotated[
     str | None, Opt("--until", help="Cases opened before WHEN (ISO date/time or 30d, 12h).", show_default=False)
 ]
 FormatOption = Annotated[
-    str | None, Opt("--format", help="table, json, csv or markdown [default: table; json with --json].",
+    str | None, Opt("--format", help="table, json, csv or markdown (default: table; json with --json).",
                     show_default=False, case_sensitive=False),
 ]  # fmt: skip
 

@@ -27,12 +27,12 @@ if TYPE_CHECKING:
 PolicyOption = Annotated[
     Path | None,
     typer.Option("--policy", envvar="EMPOWER_POLICY", show_default=False,
-                 help="Policy file [default: policies.toml here or in the nearest parent]."),
+                 help="Policy file (default: policies.toml here or in the nearest parent)."),
 ]  # fmt: skip
 DbOption = Annotated[
     Path | None,
     typer.Option("--db", envvar="EMPOWER_DB", show_default=False,
-                 help="SQLite database [default: data/empower.db beside the policy file]."),
+                 help="SQLite database (default: data/empower.db beside the policy file)."),
 ]  # fmt: skip
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Machine-readable JSON on stdout.")

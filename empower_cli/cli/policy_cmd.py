@@ -17,7 +17,7 @@ app = typer.Typer(help="Validate, show and simulate the policy file.", no_args_i
 def check(
     ctx: typer.Context,
     path: Annotated[
-        Path | None, typer.Argument(help="Policy file [default: the one in use].", show_default=False)
+        Path | None, typer.Argument(help="Policy file (default: the one in use).", show_default=False)
     ] = None,
     json: JsonOption = False,
 ) -> None:
