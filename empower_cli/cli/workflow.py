@@ -74,8 +74,7 @@ def cosign(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: J
     """
     from empower_cli import workflow
 
-    _run(ctx, json, lambda s: workflow.cosign(case_id, note, policy=s.policy, store=s.store,
-                                              identity=s.identity(), now=s.now))  # fmt: skip
+    _settle(ctx, json, workflow.cosign, case_id, note)
 
 
 @app.command("object")
@@ -91,8 +90,7 @@ def object_(
     """
     from empower_cli import workflow
 
-    _run(ctx, json, lambda s: workflow.object_(case_id, reason, policy=s.policy, store=s.store,
-                                               identity=s.identity(), now=s.now))  # fmt: skip
+    _settle(ctx, json, workflow.object_, case_id, reason)
 
 
 @app.command("approve")
@@ -103,8 +101,7 @@ def approve(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: 
     """
     from empower_cli import workflow
 
-    _run(ctx, json, lambda s: workflow.approve(case_id, note, policy=s.policy, store=s.store,
-                                               identity=s.identity(), now=s.now))  # fmt: skip
+    _settle(ctx, json, workflow.approve, case_id, note)
 
 
 @app.command("deny")
@@ -115,8 +112,7 @@ def deny(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: Jso
     """
     from empower_cli import workflow
 
-    _run(ctx, json, lambda s: workflow.deny(case_id, note, policy=s.policy, store=s.store,
-                                            identity=s.identity(), now=s.now))  # fmt: skip
+    _settle(ctx, json, workflow.deny, case_id, note)
 
 
 @app.command("outcome")
@@ -145,6 +141,11 @@ def outcome(
                                        identity=s.identity(), now=s.now)  # fmt: skip
 
     _run(ctx, json, step)
+
+
+def _settle(ctx: typer.Context, json: bool, step: Callable[..., StepResult], case_id: int, text: str | None) -> None:
+    """Run a co-sign, objection, approval or denial with the session's dependencies."""
+    _run(ctx, json, lambda s: step(case_id, text, policy=s.policy, store=s.store, identity=s.identity(), now=s.now))
 
 
 def _run(ctx: typer.Context, json: bool, step: Callable[[Session], StepResult]) -> None:
