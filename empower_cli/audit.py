@@ -225,7 +225,7 @@ def agents(store: Store, period: Period, *, digits: int) -> list[dict[str, Any]]
     for agent, cases, disc, spent, disc_total, esc, obj in rows:
         flag = None
         if enough and cases >= MIN_AGENT_CASES:
-            flag = _agent_flag(disc / cases, spent / cases, rate_spread, spend_spread, digits)
+            flag = _agent_flag(disc / cases, (spent, cases), rate_spread, spend_spread, digits)
         out.append({
             "agent": agent, "cases": cases, "discretion_rate": share(disc, cases),
             "spent": format_money(spent, digits),
@@ -236,8 +236,12 @@ def agents(store: Store, period: Period, *, digits: int) -> list[dict[str, Any]]
     return out
 
 
-def _agent_flag(rate: float, per_case: float, rates: Spread | None, spends: Spread | None,
+def _agent_flag(rate: float, spent_cases: tuple[int, int], rates: Spread | None, spends: Spread | None,
                 digits: int) -> str | None:  # fmt: skip
+    """Why an agent stands out from peers (a float ratio only for the statistics; the money
+    shown is exact integer division)."""
+    spent, cases = spent_cases
+    per_case = spent / cases
     reasons = []
     direction = outlier(rate, rates)
     if direction and rates is not None:
@@ -247,7 +251,7 @@ def _agent_flag(rate: float, per_case: float, rates: Spread | None, spends: Spre
     if direction and spends is not None:
         word = "high" if direction > 0 else "low"
         reasons.append(
-            f"{word} spend: {format_money(round(per_case), digits)} per case vs peers' median "
+            f"{word} spend: {format_money(_round_div(spent, cases), digits)} per case vs peers' median "
             f"{format_money(round(spends.median), digits)}"
         )
     return "; ".join(reasons) or None

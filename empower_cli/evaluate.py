@@ -54,7 +54,15 @@ def clean_id(value: str | None, *, field: str) -> str:
     """An identifier (customer, agent, segment): one line of visible text."""
     if value is None or not value.strip():
         raise InvalidInput(field, "is required")
+    if value != value.strip():
+        # " C-1" and "C-1" must not become two customers with two budgets (or two agents).
+        raise InvalidInput(field, f"{_show(value)} has leading or trailing spaces")
     return clean_text(value, field=field, max_chars=MAX_ID_CHARS, single_line=True)
+
+
+def same_person(a: str | None, b: str | None) -> bool:
+    """The four-eyes comparison: "Alice" and "alice" are one person, whatever the source."""
+    return a is not None and b is not None and a.strip().casefold() == b.strip().casefold()
 
 
 def parse_fact_value(fact: Fact, raw: str, *, digits: int = 2) -> FactValue:
@@ -153,6 +161,8 @@ def validate_proposal(
         if segment not in policy.budget.segments:
             known = ", ".join(policy.budget.segments) or "none are defined in [budget.segments]"
             raise InvalidInput("segment", f"unknown segment {_show(segment)}; known segments: {known}")
+    if reaction is not None:
+        reaction = reaction.strip().lower()
     if reaction is not None and reaction not in REACTIONS:
         raise InvalidInput("reaction", f"expected one of {', '.join(REACTIONS)}, got {_show(reaction)}")
     text = clean_text(justification or "", field="justification")

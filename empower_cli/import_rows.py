@@ -11,7 +11,7 @@ import json
 from typing import Any, NamedTuple
 
 from empower_cli.errors import InvalidInput
-from empower_cli.evaluate import clean_id, evaluate, validate_proposal
+from empower_cli.evaluate import clean_id, evaluate, same_person, validate_proposal
 from empower_cli.import_read import Record, RowProblem
 from empower_cli.models import PENDING, STATUSES, BudgetState, Policy, Role
 from empower_cli.money import format_money, parse_money
@@ -113,9 +113,9 @@ class RowValidator:
         agent = proposal.agent
         cosigner = clean_id(f["cosigner"], field="cosigner") if "cosigner" in f else None
         supervisor = clean_id(f["supervisor"], field="supervisor") if "supervisor" in f else None
-        if cosigner == agent:
+        if same_person(cosigner, agent):
             raise RowProblem(f"cosigner: {agent!r} is the case's own agent (four-eyes rule)")
-        if supervisor == agent:
+        if same_person(supervisor, agent):
             raise RowProblem(f"supervisor: {agent!r} is the case's own agent (four-eyes rule)")
         retained = _retained(f.get("retained"))
         pending = status in PENDING

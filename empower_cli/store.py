@@ -401,6 +401,12 @@ class Store:
 
     # -- the workflow queue (cli/workflow.py) -----------------------------------------
 
+    def opened_by(self, case_id: int) -> str | None:
+        """Who recorded the case: the actor of its first event (its agent, or an importer)."""
+        sql = "SELECT actor FROM events WHERE case_id = ? ORDER BY seq LIMIT 1"
+        row = self.conn.execute(sql, (case_id,)).fetchone()
+        return row[0] if row else None
+
     def waiting_for(self, agent: str, *, can_approve: bool, now: dt.datetime) -> list[Row]:
         """Live pending cases another agent may act on, oldest first: co-signs for anyone,
         supervisor cases only for a role that can approve; never the agent's own cases."""

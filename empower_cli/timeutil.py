@@ -27,7 +27,7 @@ def iso(moment: dt.datetime) -> str:
 def parse_iso(text: str, *, field: str) -> dt.datetime:
     """An ISO 8601 date or date-time; UTC when it has no offset."""
     value = text.strip()
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ][0-9:.,]+)?(Z|[+-]\d{2}:?\d{2})?", value):
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ][0-9:.,]+)?(Z|[+-]\d{2}:?\d{2})?", value, flags=re.ASCII):
         raise InvalidInput(field, f"expected an ISO date or time like 2026-11-23T10:00, got {value[:40]!r}")
     try:
         moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace(",", "."))
@@ -43,7 +43,7 @@ def parse_iso(text: str, *, field: str) -> dt.datetime:
 
 def parse_when(text: str, *, now: dt.datetime, field: str) -> dt.datetime:
     """`30d`, `12h`, `2w`… ago, or an ISO date/time."""
-    m = re.fullmatch(r"\s*(\d{1,6})\s*([smhdw])\s*", text)
+    m = re.fullmatch(r"\s*(\d{1,6})\s*([smhdw])\s*", text, flags=re.ASCII)
     if m:
         try:
             return now - dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})

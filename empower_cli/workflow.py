@@ -16,7 +16,7 @@ from typing import Any
 
 from empower_cli.config import Identity
 from empower_cli.errors import Conflict, InvalidInput, NotAllowed, NotFound, SelfApproval, SelfCosign
-from empower_cli.evaluate import clean_text
+from empower_cli.evaluate import clean_text, same_person
 from empower_cli.models import PENDING, REACTIONS, BudgetState, Policy
 from empower_cli.money import format_money
 from empower_cli.store import Row, Store
@@ -48,9 +48,17 @@ def cosign(case_id: int, note: str | None = None, *, policy: Policy, store: Stor
     text = _optional_text(note, field="--note")
 
     def apply(case: Row) -> tuple[dict[str, Any], dict[str, Any]]:
-        if case["agent"] == identity.agent:
+        if _is_own(case, identity, store):
             raise SelfCosign()
         _require_state(case, ("pending_cosign",), "co-signed", store)
+        # A live case's hold always fits (checked when it was opened); an imported pending
+        # case was never checked against today's budget, so a co-sign must not spend past it.
+        amount = case["discretionary_amount"]
+        if amount > _budget(case, policy=policy, store=store, now=now, exclude=True).remaining:
+            raise Conflict(
+                f"case {case['id']} grants {_money(policy, amount)}, more than customer "
+                f"{case['customer_id']} has left; only a supervisor can decide it"
+            )
         changes = {"status": "approved", "cosigner": identity.agent, "settled_at": iso(now)}
         return changes, {"note": text, "from": case["status"], "status": "approved",
                          "spent": _money(policy, case["discretionary_amount"])}  # fmt: skip
@@ -65,7 +73,7 @@ def object_(case_id: int, reason: str | None, *, policy: Policy, store: Store,
     text = _required_text(reason, field="--reason", what="say why you object")
 
     def apply(case: Row) -> tuple[dict[str, Any], dict[str, Any]]:
-        if case["agent"] == identity.agent:
+        if _is_own(case, identity, store):
             raise SelfCosign()
         _require_state(case, ("pending_cosign",), "objected to", store)
         earlier = [e for e in store.events(case["id"]) if e["kind"] == "objected" and e["actor"] == identity.agent]
@@ -86,7 +94,7 @@ def approve(case_id: int, note: str | None, *, policy: Policy, store: Store,
     _require_approver(identity, "approve")
 
     def apply(case: Row) -> tuple[dict[str, Any], dict[str, Any]]:
-        if case["agent"] == identity.agent:
+        if _is_own(case, identity, store):
             raise SelfApproval()
         _require_state(case, PENDING, "approved", store)
         amount = case["discretionary_amount"]
@@ -117,7 +125,7 @@ def deny(case_id: int, note: str | None, *, policy: Policy, store: Store,
     _require_approver(identity, "deny")
 
     def apply(case: Row) -> tuple[dict[str, Any], dict[str, Any]]:
-        if case["agent"] == identity.agent:
+        if _is_own(case, identity, store):
             raise SelfApproval()
         _require_state(case, PENDING, "denied", store)
         changes = {"status": "denied", "supervisor": identity.agent, "settled_at": iso(now)}
@@ -275,6 +283,11 @@ def _require_approver(identity: Identity, verb: str) -> None:
 def _last_event(store: Store, case_id: int, kinds: tuple[str, ...]) -> Row | None:
     matching = [e for e in store.events(case_id) if e["kind"] in kinds]
     return matching[-1] if matching else None
+
+
+def _is_own(case: Row, identity: Identity, store: Store) -> bool:
+    """Four eyes: the case's agent, and whoever recorded it (an importer), may not settle it."""
+    return same_person(identity.agent, case["agent"]) or same_person(identity.agent, store.opened_by(case["id"]))
 
 
 def _budget(case: Row, *, policy: Policy, store: Store, now: dt.datetime, exclude: bool) -> BudgetState:

@@ -378,11 +378,11 @@ def test_invalid_input_names_the_field_and_the_problem(
 
 def test_valid_input_is_typed_and_text_is_kept_exactly(policy: Policy) -> None:
     p = validate_proposal(
-        policy, agent="alice", customer_id=" C'1; DROP TABLE cases; -- ", case_type="t",
+        policy, agent="alice", customer_id="C'1; DROP TABLE cases; --", case_type="t",
         facts={**GOOD_FACTS, "tier": "Silver", "ok": "No", "note": "  «naïve» 😀 [red]x[/]  "},
         action="refund", amount=" 12.5 ", justification="line one\nline two", reaction="neutral",
     )  # fmt: skip
-    assert p.customer_id == " C'1; DROP TABLE cases; -- "
+    assert p.customer_id == "C'1; DROP TABLE cases; --"
     assert p.facts["tier"] == "silver"
     assert p.facts["ok"] is False
     assert p.facts["note"] == "  «naïve» 😀 [red]x[/]  "
@@ -390,6 +390,15 @@ def test_valid_input_is_typed_and_text_is_kept_exactly(policy: Policy) -> None:
     assert p.facts["price"] == 8000
     assert p.amount == 1250
     assert p.justification == "line one\nline two"
+
+
+@pytest.mark.parametrize("customer", [" C-1", "C-1 ", "\tC-1"])
+def test_a_customer_id_with_surrounding_spaces_is_refused_not_made_a_second_customer(
+    policy: Policy, customer: str
+) -> None:
+    with pytest.raises(InvalidInput, match="customer"):
+        validate_proposal(policy, agent="alice", customer_id=customer, case_type="t", facts=GOOD_FACTS,
+                          action="refund", amount="1")  # fmt: skip
 
 
 # -- the SPEC §4 examples, through the CLI on the shipped policy ----------------------

@@ -53,7 +53,7 @@ def new(
 
     Example: empower case new --customer C-1001 --type late_return --fact days_since_purchase=20 --fact has_receipt=yes --action refund --amount 89.90 --justification "Long-time customer, item unused, receipt at hand"
     """  # noqa: E501
-    flags = (customer, case_type, fact, action, amount)
+    flags = (customer, case_type, fact, action, amount, justification, reaction)
     with handle_errors(), session(ctx) as s:
         if all(v is None for v in flags) and not wants_json(ctx, json) and sys.stdin.isatty():
             from empower_cli.cli.walkthrough import walk_through
