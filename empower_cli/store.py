@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from empower_cli.errors import DatabaseBusy, EmpowerError, StoreError
-from empower_cli.models import PENDING, BudgetState
+from empower_cli.models import BudgetState
 from empower_cli.timeutil import iso
 
 if TYPE_CHECKING:
@@ -307,12 +307,6 @@ class Store:
         cur = self.conn.execute(f"SELECT * FROM events {where} ORDER BY seq", params)
         return _rows(cur)
 
-    def iter_events(self) -> Iterator[Row]:
-        cur = self.conn.execute("SELECT * FROM events ORDER BY seq")
-        names = [d[0] for d in cur.description]
-        for values in cur:
-            yield dict(zip(names, values, strict=True))
-
     # -- cases ----------------------------------------------------------------------
 
     # Plain parameterised SQL, not sqlite-utils: importing it costs ~40 ms on every
@@ -365,20 +359,6 @@ class Store:
             params,
         )
         return _rows(cur)
-
-    def pending_cases(self, *, now: dt.datetime) -> list[Row]:
-        """Live pending cases (not expired), oldest first."""
-        cur = self.conn.execute(
-            "SELECT *, status AS effective_status FROM cases "
-            "WHERE status IN ('pending_cosign', 'pending_supervisor') AND expires_at > :now "
-            "ORDER BY opened_at, id",
-            {"now": iso(now)},
-        )
-        return _rows(cur)
-
-    def find_external(self, external_id: str) -> Row | None:
-        rows = _rows(self.conn.execute("SELECT * FROM cases WHERE external_id = ?", (external_id,)))
-        return rows[0] if rows else None
 
     # -- customers and the budget ledger -------------------------------------------
 
@@ -440,9 +420,6 @@ class Store:
         )
         return _rows(cur)
 
-
-def pending(status: str) -> bool:
-    return status in PENDING
 
 
 def _quote(column: str) -> str:
