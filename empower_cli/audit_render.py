@@ -9,12 +9,13 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
+from empower_cli.render import neutralise
+
 if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.table import Table
 
 FORMATS = ("table", "json", "csv", "markdown")
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
 _SPARKS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 60
@@ -49,11 +50,6 @@ def cell_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def neutralise(text: str) -> str:
-    """SPEC §8: a cell a spreadsheet would read as a formula is prefixed with a quote."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def write_csv(report: str, data: Any, out: IO[str] | None = None) -> None:

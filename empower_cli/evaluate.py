@@ -30,8 +30,8 @@ from empower_cli.money import format_money, parse_money
 
 MAX_ID_CHARS = 200
 MAX_TEXT_CHARS = 10_000
-_TRUE = ("true", "yes", "y", "1")
-_FALSE = ("false", "no", "n", "0")
+TRUE_WORDS = ("true", "yes", "y", "1")
+FALSE_WORDS = ("false", "no", "n", "0")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -77,9 +77,9 @@ def parse_fact_value(fact: Fact, raw: str, *, digits: int = 2) -> FactValue:
     elif fact.type == "money":
         value = parse_money(text, field=field, digits=digits)
     elif fact.type == "bool":
-        if text.lower() not in _TRUE + _FALSE:
+        if text.lower() not in TRUE_WORDS + FALSE_WORDS:
             raise InvalidInput(field, f"expected yes or no, got {_show(text)}")
-        return text.lower() in _TRUE
+        return text.lower() in TRUE_WORDS
     elif fact.type == "choice":
         match = [c for c in fact.choices if c.lower() == text.lower()]
         if not match:

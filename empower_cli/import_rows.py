@@ -11,15 +11,13 @@ import json
 from typing import Any, NamedTuple
 
 from empower_cli.errors import InvalidInput
-from empower_cli.evaluate import clean_id, evaluate, same_person, validate_proposal
+from empower_cli.evaluate import FALSE_WORDS, TRUE_WORDS, clean_id, evaluate, same_person, validate_proposal
 from empower_cli.import_read import Record, RowProblem
 from empower_cli.models import PENDING, STATUSES, BudgetState, Policy, Role
 from empower_cli.money import format_money, parse_money
 from empower_cli.services import facts_as_text
 from empower_cli.timeutil import iso, parse_iso
 
-_TRUE = ("true", "yes", "y", "1")
-_FALSE = ("false", "no", "n", "0")
 # Encoders made once: json.dumps(..., ensure_ascii=False) builds a new encoder per call.
 # _canonical gives exactly store.canonical_json's text.
 _plain = json.JSONEncoder(ensure_ascii=False).encode
@@ -185,8 +183,8 @@ def _retained(value: object) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
     text = str(value).strip().lower()
-    if text in _TRUE:
+    if text in TRUE_WORDS:
         return True
-    if text in _FALSE:
+    if text in FALSE_WORDS:
         return False
     raise InvalidInput("retained", f"expected yes or no, got {str(value)[:40]!r}")

@@ -22,11 +22,11 @@ from empower_cli.errors import InvalidInput, NotFound
 from empower_cli.import_read import CsvReader, Format, JsonlReader
 from empower_cli.import_rows import Prepared
 from empower_cli.models import Policy
+from empower_cli.render import neutralise
 from empower_cli.store import Store
 from empower_cli.timeutil import iso
 
 CHUNK_ROWS = 5_000
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -80,7 +80,8 @@ class RejectsFile:
             return
         rows.sort(key=lambda r: r[0])
         self.writer.writerows(
-            (line, _cell(ext), _cell(reason), _cell(raw.rstrip("\r\n"))) for line, ext, reason, raw in rows
+            (line, neutralise(ext), neutralise(reason), neutralise(raw.rstrip("\r\n")))
+            for line, ext, reason, raw in rows
         )
         assert self.handle is not None
         self.handle.flush()
@@ -88,10 +89,6 @@ class RejectsFile:
     def close(self) -> None:
         if self.handle is not None:
             self.handle.close()
-
-
-def _cell(text: str) -> str:
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def default_rejects_path(path: Path) -> Path:

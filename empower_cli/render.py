@@ -34,6 +34,14 @@ def visible(text: str) -> str:
     return _INVISIBLE.sub(code, text)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """SPEC §8: a CSV cell a spreadsheet would read as a formula is prefixed with a quote."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def safe(text: object) -> str:
     """Visible and markup-escaped: for text placed inside rich markup."""
     from rich.markup import escape
