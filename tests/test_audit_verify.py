@@ -165,7 +165,7 @@ def test_a_payload_that_is_not_json_is_reported_as_modified(cli: CliFn, logged: 
     ],
 )
 def test_the_fast_check_agrees_with_event_hash(case_id: int | None, actor: str, payload: dict[str, Any]) -> None:
-    from empower_cli.audit import _spliced_hash
+    from empower_cli.audit_verify import _spliced_hash
 
     at = "2026-11-20T12:00:00.000000Z"
     body = {"seq": 3, "at": at, "case_id": case_id, "kind": "opened", "actor": actor, "os_user": "root",

@@ -204,11 +204,11 @@ def verify(
     Example: empower audit verify --expect 1042:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
     """
     with handle_errors(), session(ctx) as s:
-        from empower_cli import audit
+        from empower_cli.audit_verify import parse_head, verify
         from empower_cli.errors import Conflict
 
-        kept = audit.parse_head(expect) if expect is not None else None
-        result = audit.verify(s.store, expect=kept)
+        kept = parse_head(expect) if expect is not None else None
+        result = verify(s.store, expect=kept)
         if wants_json(ctx, json):
             print_json(result.json())
         else:
