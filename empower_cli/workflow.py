@@ -170,6 +170,8 @@ def queue_for(identity: Identity, *, store: Store, now: dt.datetime) -> list[Que
     rows = store.waiting_for(identity.agent, can_approve=identity.role.can_approve, now=now)
     items = []
     for row in rows:
+        if _is_own(row, identity, store):  # e.g. a pending case this agent imported
+            continue
         rules = json.loads(row["rules"])
         bent = tuple(r["id"] for r in rules if r["result"] == "bent")
         blocked = tuple(r["id"] for r in rules if r["result"] == "blocked")

@@ -54,3 +54,11 @@ def test_an_imported_hold_beyond_todays_budget_cannot_be_cosigned(cli: CliFn, tm
     assert "supervisor" in r.stderr
     shown = as_json(cli("customer", "show", "C-1", "--json"))
     assert shown["budget"]["spent"] == "0.00"
+
+
+def test_the_queue_does_not_offer_a_case_to_the_account_that_imported_it(cli: CliFn, tmp_path: Path) -> None:
+    import_file(cli, tmp_path, row("H-1", agent="bob", amount="150.00", status="pending_cosign", opened=ago(0.1)))
+    mine = as_json(cli("case", "queue", "--json", agent="alice"))
+    theirs = as_json(cli("case", "queue", "--json", agent="dave"))
+    assert mine == []
+    assert [item["case_id"] for item in theirs] == [1]
