@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from empower_cli.errors import InvalidInput
 from empower_cli.models import (
@@ -210,28 +210,14 @@ def evaluate_rule(rule: Rule, value: FactValue, *, now: dt.datetime) -> RuleResu
     return "blocked"
 
 
-def evaluate(
-    proposal: Proposal, policy: Policy, *, role: Role, budget: BudgetState, now: dt.datetime
-) -> Evaluation:
-    """Steps 2-6 of SPEC §4: rule results, status, reasons and the budget effect."""
+def supervisor_reasons(proposal: Proposal, policy: Policy, *, role: Role, budget: BudgetState,
+                       results: Sequence[RuleResult], in_policy: bool, discretion: int) -> list[str]:  # fmt: skip
+    """Step 4 of SPEC §4: every reason the case must wait for a supervisor (none: it need not)."""
     ctype = policy.case_types[proposal.case_type]
     action = policy.actions[proposal.action]
 
     def money(cents: int) -> str:
         return format_money(cents, policy.digits)
-
-    results: list[RuleResult] = []
-    reasons: list[str] = []
-    for rule in ctype.rules:
-        result = evaluate_rule(rule, proposal.facts[rule.fact], now=now)
-        results.append(RuleResult(rule.id, result, rule.text))
-        if result != "pass":
-            reasons.append(f"rule {rule.id} {result}: {rule.text}")
-    bent_or_blocked = any(r.result != "pass" for r in results)
-    in_policy = not bent_or_blocked and not action.always_discretionary and action.frontline
-    discretion = 0 if in_policy else proposal.amount
-    if action.always_discretionary:
-        reasons.append(f"action {action.id} is always discretionary")
 
     supervisor: list[str] = []
     if any(r.result == "blocked" for r in results):
@@ -258,6 +244,35 @@ def evaluate(
         )
     if proposal.escalate:
         supervisor.append("the agent asked to escalate to a supervisor")
+    return supervisor
+
+
+def evaluate(
+    proposal: Proposal, policy: Policy, *, role: Role, budget: BudgetState, now: dt.datetime
+) -> Evaluation:
+    """Steps 2-6 of SPEC §4: rule results, status, reasons and the budget effect."""
+    ctype = policy.case_types[proposal.case_type]
+    action = policy.actions[proposal.action]
+
+    def money(cents: int) -> str:
+        return format_money(cents, policy.digits)
+
+    results: list[RuleResult] = []
+    reasons: list[str] = []
+    for rule in ctype.rules:
+        result = evaluate_rule(rule, proposal.facts[rule.fact], now=now)
+        results.append(RuleResult(rule.id, result, rule.text))
+        if result != "pass":
+            reasons.append(f"rule {rule.id} {result}: {rule.text}")
+    bent_or_blocked = any(r.result != "pass" for r in results)
+    in_policy = not bent_or_blocked and not action.always_discretionary and action.frontline
+    discretion = 0 if in_policy else proposal.amount
+    if action.always_discretionary:
+        reasons.append(f"action {action.id} is always discretionary")
+
+    supervisor = supervisor_reasons(
+        proposal, policy, role=role, budget=budget, results=results, in_policy=in_policy, discretion=discretion
+    )
 
     status: Status
     held = spent = 0
