@@ -27,6 +27,9 @@ from empower_cli.store import Store
 from empower_cli.timeutil import iso
 
 CHUNK_ROWS = 5_000
+# An import expected to add at least this many rows, and at least as many as the database
+# holds, drops the report indexes keyed in random order and builds them once at its end.
+DEFER_INDEXES_MIN_ROWS = 50_000
 
 
 @dataclass
@@ -108,6 +111,7 @@ class Importer:
     summary: Summary = field(default_factory=Summary)
     rejects: RejectsFile = field(default_factory=lambda: RejectsFile(None))
     on_progress: Callable[[int], None] | None = None
+    on_phase: Callable[[str], None] | None = None  # told when the import moves past reading
     workers: int = 0  # validating processes besides this one (import_pool.default_workers)
 
     def run(self, path: Path, fmt: Format) -> Summary:
@@ -124,6 +128,12 @@ class Importer:
             raise InvalidInput(str(path), f"cannot read the file ({e.strerror})") from None
         self.seen = SeenIds() if self.store is None else None
         self._prefix()
+        deferring = False
+        if self.store is not None:
+            from empower_cli.store_import import tune_for_bulk
+
+            deferring = self._defer_indexes(path)
+            tune_for_bulk(self.store, deferred=deferring)
         with stream:
             reader: CsvReader | JsonlReader = (CsvReader if fmt == "csv" else JsonlReader)(stream, str(path))
             self.rejects.open()
@@ -146,9 +156,36 @@ class Importer:
                 outcomes.close()  # stops the workers at once, also when a chunk failed
                 if self.seen is not None:
                     self.seen.close()
+        if deferring:
+            # Not in a `finally`: after a failure or Ctrl-C they are built by the next
+            # import or `empower init` (the indexes only speed up reports and look-ups).
+            self._rebuild_indexes()
         self.summary.elapsed = time.perf_counter() - started
         self.summary.rows_per_second = self.summary.read / self.summary.elapsed if self.summary.elapsed else 0.0
         return self.summary
+
+    def _defer_indexes(self, path: Path) -> bool:
+        from empower_cli.import_read import estimate_records
+        from empower_cli.store_import import defer_indexes, deferred_indexes
+
+        store = self.store
+        assert store is not None
+        if deferred_indexes(store.conn):
+            return True  # an interrupted import's: they are built at this one's end
+        expected = estimate_records(path)
+        existing = int(store.conn.execute("SELECT COALESCE(MAX(id), 0) FROM cases").fetchone()[0])
+        if expected < max(DEFER_INDEXES_MIN_ROWS, existing):
+            return False
+        defer_indexes(store)
+        return True
+
+    def _rebuild_indexes(self) -> None:
+        from empower_cli.store_import import rebuild_indexes
+
+        assert self.store is not None
+        if self.on_phase is not None:
+            self.on_phase("building report indexes")
+        rebuild_indexes(self.store)
 
     def _prefix(self) -> None:
         ident = self.identity

@@ -41,9 +41,11 @@ def initialise(directory: Path, *, db: Path | None = None) -> dict[str, Any]:
 
         load_policy(target)
     db_path = database_path(db, target)
-    with Store(db_path):
-        pass
-    return {"policy": str(target), "policy_created": created, "db": str(db_path)}
+    with Store(db_path) as store:
+        from empower_cli.store_import import rebuild_indexes
+
+        rebuilt = rebuild_indexes(store)  # left by an interrupted import, if any
+    return {"policy": str(target), "policy_created": created, "db": str(db_path), "indexes_rebuilt": rebuilt}
 
 
 def policy_json(policy: Policy) -> dict[str, Any]:

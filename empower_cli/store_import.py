@@ -32,8 +32,8 @@ _UPSERT_CUSTOMERS = (
     "first_seen = MIN(first_seen, excluded.first_seen) "
     "WHERE excluded.first_seen < first_seen OR excluded.segment IS NOT segment AND excluded.segment IS NOT NULL"
 )
-_LOOKUP_BATCH = 500
-WAL_CHECKPOINT_PAGES = 10_000  # bound parameters per IN (...) query
+_LOOKUP_BATCH = 500  # bound parameters per IN (...) query
+WAL_CHECKPOINT_BYTES = 128 << 20
 
 
 def known_external(conn: sqlite3.Connection, external_ids: Sequence[str]) -> dict[str, str | None]:
@@ -63,14 +63,70 @@ def write_chunk(store: Store, cases: Iterable[Sequence[Any]], events: Iterable[S
     store.conn.executemany(_INSERT_EVENTS, events)
 
 
-def tune_for_bulk(store: Store) -> None:
+# The report indexes keyed on columns that are random in an import's order (time, customer).
+# Kept up to date row by row, each chunk rewrites thousands of their pages; built once at the
+# end of a large import, they are sorted instead. Correctness never depends on them.
+DEFERRABLE_INDEXES = ("idx_cases_status_opened_at", "cases_by_customer", "cases_by_time", "cases_cosigned")
+REBUILD_CACHE_KIB = 16_384  # while building indexes: the sorter spills to files beyond this
+
+
+def deferred_indexes(conn: sqlite3.Connection) -> list[str]:
+    """The report indexes a large import dropped and has not rebuilt yet (a running import's,
+    or a killed one's)."""
+    return [name for (name,) in conn.execute("SELECT name FROM deferred_indexes ORDER BY name")]
+
+
+def defer_indexes(store: Store) -> None:
+    """Drop the deferrable report indexes, remembering their definitions in the same
+    transaction, so that a kill at any point leaves them either in place or listed in
+    `deferred_indexes` for `rebuild_indexes`."""
+    marks = ", ".join("?" * len(DEFERRABLE_INDEXES))
+    with store.write():
+        found = store.conn.execute(
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name IN ({marks})", DEFERRABLE_INDEXES
+        ).fetchall()
+        store.conn.executemany("INSERT INTO deferred_indexes (name, sql) VALUES (?, ?)", found)
+        for name, _ in found:
+            store.conn.execute(f'DROP INDEX "{name}"')
+
+
+def rebuild_indexes(store: Store) -> int:
+    """Build every deferred index in one transaction; returns how many were built."""
+    conn = store.conn
+    if not deferred_indexes(conn):
+        return 0
+    cache = conn.execute("PRAGMA cache_size").fetchone()[0]
+    temp = conn.execute("PRAGMA temp_store").fetchone()[0]
+    # A small cache and a file-backed sorter: memory stays flat whatever the table's size.
+    conn.execute(f"PRAGMA cache_size = -{REBUILD_CACHE_KIB}")
+    conn.execute("PRAGMA temp_store = FILE")
+    try:
+        with store.write():
+            # Re-read under the lock: a concurrent import may have rebuilt them meanwhile.
+            pending = conn.execute(
+                "SELECT name, sql FROM deferred_indexes"
+                " WHERE name NOT IN (SELECT name FROM sqlite_master WHERE type = 'index') ORDER BY name"
+            ).fetchall()
+            for _, sql in pending:
+                conn.execute(sql)
+            conn.execute("DELETE FROM deferred_indexes")
+    finally:
+        conn.execute(f"PRAGMA cache_size = {cache}")
+        conn.execute(f"PRAGMA temp_store = {temp}")
+    return len(pending)
+
+
+def tune_for_bulk(store: Store, *, deferred: bool) -> None:
     """Settings for one import's connection. WAL with synchronous=NORMAL (set by Store) stays
     crash-consistent: a kill or power cut loses at most the last commits, never half of one."""
-    store.conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: index pages stay cached (RSS ~135 MB)
+    # With the random-keyed indexes in place, their pages should stay cached (RSS ~135 MB);
+    # with them deferred, every index grows at its end and a small cache does as well.
+    store.conn.execute(f"PRAGMA cache_size = -{16_384 if deferred else 65_536}")
     store.conn.execute("PRAGMA temp_store = MEMORY")
-    # Checkpoint every ~40 MiB of WAL instead of every 4 MiB: chunks re-dirty the same index
+    # Checkpoint every ~128 MiB of WAL instead of every 1,000 pages: chunks re-dirty the same
     # pages, and fewer checkpoints copy (and fsync) each page fewer times. Still crash-safe.
-    store.conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+    page_size = store.conn.execute("PRAGMA page_size").fetchone()[0]
+    store.conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_BYTES // page_size}")
 
 
 def open_read_only(path: Path) -> sqlite3.Connection | None:

@@ -114,6 +114,8 @@ def init(
         else:
             verb = "wrote" if result["policy_created"] else "kept the existing"
             print(f"{verb} {result['policy']}\ndatabase ready at {result['db']}")
+            if result["indexes_rebuilt"]:
+                print(f"rebuilt {result['indexes_rebuilt']} report indexes left unbuilt by an interrupted import")
 
 
 def main() -> None:

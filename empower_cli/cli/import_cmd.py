@@ -40,7 +40,7 @@ def cases(
     with handle_errors(), session(ctx) as s:
         from empower_cli.import_read import detect_format
         from empower_cli.importer import Importer, RejectsFile, default_rejects_path
-        from empower_cli.store_import import open_read_only, tune_for_bulk
+        from empower_cli.store_import import open_read_only
 
         form = detect_format(file, fmt)
         as_json = wants_json(ctx, json)
@@ -59,7 +59,6 @@ def cases(
             importer.dry_conn = open_read_only(s.db_path)
         else:
             importer.store = s.store
-            tune_for_bulk(s.store)
         importer.rejects = RejectsFile(target)
         try:
             summary = _run(importer, file, form, progress=not as_json and sys.stderr.isatty())
@@ -84,10 +83,11 @@ def _run(importer: Importer, file: Path, fmt: Format, *, progress: bool) -> Summ
     size = file.stat().st_size
     # No refresh thread (auto_refresh=False): the importer forks its workers, and a fork
     # while another thread holds a lock is best avoided. The bar moves once per chunk.
-    with Progress(TextColumn("importing"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
                   console=console(stderr=True), transient=True, auto_refresh=False) as bar:  # fmt: skip
-        task = bar.add_task("import", total=size)
+        task = bar.add_task("importing", total=size)
         importer.on_progress = lambda done: bar.update(task, completed=done, refresh=True)
+        importer.on_phase = lambda phase: bar.update(task, description=phase, refresh=True)
         return importer.run(file, fmt)
 
 
