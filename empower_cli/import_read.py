@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, AnyStr, Literal
 
 from empower_cli.errors import InvalidInput
 
@@ -67,6 +69,19 @@ class Record:
 # -- reading ------------------------------------------------------------------------
 
 
+def estimate_records(path: Path, sample_bytes: int = 1 << 20) -> int:
+    """Roughly how many records a file holds, from the lines in its first MiB."""
+    try:
+        with path.open("rb") as f:
+            sample = f.read(sample_bytes)
+            size = f.seek(0, 2)
+    except OSError:
+        return 0
+    if not sample:
+        return 0
+    return max(1, sample.count(b"\n")) * size // len(sample)
+
+
 def detect_format(path: Path, given: str | None) -> Format:
     if given is not None:
         if given not in ("csv", "jsonl"):
@@ -81,47 +96,103 @@ def detect_format(path: Path, given: str | None) -> Format:
 
 
 class _Lines:
-    """Binary lines decoded one by one; a line that is not UTF-8 or holds a NUL byte is
-    decoded leniently and marked, so the record it belongs to is rejected, not the file."""
+    """The file's lines (split at b"\\n" only, ends kept), decoded a block at a time; a line
+    that is not UTF-8 or holds a NUL byte is decoded leniently and marked, so the record it
+    belongs to is rejected, not the file.
+
+    Iterating gives the lines to the CSV or JSON parser at C speed; `take(start, end)` then
+    gives a record's raw text and first problem by line index (0-based), from the blocks
+    still kept: the ones the current record reaches into, so memory stays one block or two.
+    """
+
+    BLOCK_BYTES = 1 << 20
 
     def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
-        self.number = 0  # physical lines consumed
         self.bytes = 0
-        self.current: list[str] = []  # the lines of the record being read
-        self.problem: str | None = None
-
-    def take(self) -> tuple[str, str | None]:
-        raw, problem = "".join(self.current), self.problem
-        self.current = []
-        self.problem = None
-        return raw, problem
+        self.kept: deque[tuple[int, list[str]]] = deque()  # (index of the first line, lines)
+        self.next_line = 0  # index of the first line of the next block
+        self.problems: dict[int, str] = {}  # line index -> why the line cannot be trusted
 
     def __iter__(self) -> Iterator[str]:
+        return chain.from_iterable(self._blocks())
+
+    def _blocks(self) -> Iterator[list[str]]:
+        read, readline = self.stream.read, self.stream.readline
+        block = read(self.BLOCK_BYTES)
         first = True
-        append = self.current.append
-        for raw in self.stream:
-            self.number += 1
-            self.bytes += len(raw)
+        while block:
+            if not block.endswith(b"\n"):
+                block += readline()  # end on a whole line
+            self.bytes += len(block)
             if first:
                 first = False
-                if raw.startswith(BOM):
-                    raw = raw[3:]
+                if block.startswith(BOM):
+                    block = block[len(BOM) :]
+                    if not block:
+                        return
+            lines = self._decode(block)
+            self.kept.append((self.next_line, lines))
+            self.next_line += len(lines)
+            yield lines
+            block = read(self.BLOCK_BYTES)
+
+    def _decode(self, block: bytes) -> list[str]:
+        try:
+            text = block.decode("utf-8")
+        except UnicodeDecodeError:
+            return self._decode_lines(block)
+        if "\0" in text:
+            return self._decode_lines(block)
+        return _split_lines(text, "\n")
+
+    def _decode_lines(self, block: bytes) -> list[str]:
+        """The slow way, line by line, for the rare block holding a bad line."""
+        lines = []
+        for offset, raw in enumerate(_split_lines(block, b"\n")):
+            number = self.next_line + offset + 1
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as e:
                 text = raw.decode("utf-8", "backslashreplace")
-                if self.problem is None:
-                    self.problem = (f"line {self.number}: not valid UTF-8 "
-                                    f"(byte 0x{raw[e.start]:02x} at column {e.start + 1})")  # fmt: skip
+                self.problems[number - 1] = (f"line {number}: not valid UTF-8 "
+                                             f"(byte 0x{raw[e.start]:02x} at column {e.start + 1})")  # fmt: skip
             if "\0" in text:
                 text = text.replace("\0", "\\x00")
-                if self.problem is None:
-                    self.problem = f"line {self.number}: contains a NUL byte"
-            if not self.current:
-                append = self.current.append  # take() replaced the list
-            append(text)
-            yield text
+                self.problems.setdefault(number - 1, f"line {number}: contains a NUL byte")
+            lines.append(text)
+        return lines
+
+    def take(self, start: int, end: int) -> tuple[str, str | None]:
+        """The raw text of lines [start, end) and the first problem among them."""
+        kept = self.kept
+        while len(kept) > 1 and kept[0][0] + len(kept[0][1]) <= start:
+            kept.popleft()
+        first, lines = kept[0]
+        if end - first <= len(lines):
+            raw = lines[start - first] if end - start == 1 else "".join(lines[start - first : end - first])
+        else:  # a record spanning blocks (a long quoted field)
+            raw = "".join(line for base, block in kept for line in block[max(0, start - base) : max(0, end - base)])
+        problem = None
+        if self.problems:
+            found = [i for i in self.problems if i < end]
+            if found:
+                inside = [i for i in found if i >= start]
+                problem = self.problems[min(inside)] if inside else None
+                for i in found:
+                    del self.problems[i]
+        return raw, problem
+
+
+def _split_lines(data: AnyStr, newline: AnyStr) -> list[AnyStr]:
+    """Lines split at `newline` only, each keeping it (splitlines() also splits at a lone
+    carriage return, which CSV reads inside a field)."""
+    parts = data.split(newline)
+    last = parts.pop()  # after the last newline: empty unless the file lacks a final one
+    lines = [part + newline for part in parts]
+    if last:
+        lines.append(last)
+    return lines
 
 
 class CsvReader:
@@ -136,7 +207,7 @@ class CsvReader:
             raise InvalidInput(name, "the file is empty: expected a header row") from None
         except csv.Error as e:
             raise InvalidInput(name, f"the header row cannot be read ({e})") from None
-        _, problem = self.lines.take()
+        _, problem = self.lines.take(0, self.reader.line_num)
         if problem:
             raise InvalidInput(name, f"the header row cannot be read ({problem})")
         self.columns = _check_header([h.strip() for h in header], name)
@@ -148,20 +219,21 @@ class CsvReader:
         )
 
     def __iter__(self) -> Iterator[Record]:
-        lines, reader, layout = self.lines, self.reader, self.layout
+        take, reader, layout = self.lines.take, self.reader, self.layout
         while True:
-            start = lines.number + 1
+            start = reader.line_num  # lines consumed so far: this record's first line index
             try:
                 row = next(reader)
             except StopIteration:
                 return
             except csv.Error as e:
-                raw, problem = lines.take()
-                yield Record(start, raw, problem=problem or f"not valid CSV ({e})")
+                raw, problem = take(start, reader.line_num)
+                yield Record(start + 1, raw, problem=problem or f"not valid CSV ({e})")
                 continue
-            raw, problem = lines.take()
+            raw, problem = take(start, reader.line_num)
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue  # a blank line
+            start += 1  # the line number users see
             if problem:
                 yield Record(start, raw, problem=problem)
             elif len(row) != self.width:
@@ -201,11 +273,11 @@ class JsonlReader:
 
     def __iter__(self) -> Iterator[Record]:
         lines = self.lines
-        for text in lines:
-            raw, problem = lines.take()
+        for index, text in enumerate(lines):
+            raw, problem = lines.take(index, index + 1)
             if not text.strip():
                 continue
-            line = lines.number
+            line = index + 1
             if problem:
                 yield Record(line, raw, problem=problem)
                 continue
