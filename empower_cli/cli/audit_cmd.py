@@ -4,6 +4,7 @@ reports over the recorded cases, and the check of the tamper-evident log (SPEC Â
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -72,8 +73,18 @@ def run_report(ctx: typer.Context, name: str, since: str | None, until: str | No
         period = period_of(s, since, until)
         from empower_cli import audit
 
+        _note_deferred_indexes(s)
         data = audit.report(name, s.store, period, policy=s.policy, limit=limit)
         emit(name, data, chosen, currency=s.policy.currency, period=describe(period))
+
+
+def _note_deferred_indexes(s: Session) -> None:
+    """Reports stay correct without the indexes a large import defers, only slower: say why."""
+    from empower_cli.store_import import deferred_indexes
+
+    if deferred_indexes(s.store.conn):
+        print("note: some report indexes are not built yet (an import is running or was interrupted); "
+              "reports are slower until it completes or `empower init` builds them", file=sys.stderr)  # fmt: skip
 
 
 def emit(name: str, data: Any, fmt: str, *, currency: str, period: str) -> None:
