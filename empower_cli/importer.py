@@ -44,6 +44,7 @@ class Summary:
     format: str = ""
     dry_run: bool = False
     rejects_file: str | None = None
+    note: str | None = None  # for stderr: something the user should do, though nothing was lost
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -180,12 +181,18 @@ class Importer:
         return True
 
     def _rebuild_indexes(self) -> None:
+        from empower_cli.errors import DatabaseBusy, StoreError
         from empower_cli.store_import import rebuild_indexes
 
         assert self.store is not None
         if self.on_phase is not None:
             self.on_phase("building report indexes")
-        rebuild_indexes(self.store)
+        try:
+            rebuild_indexes(self.store)
+        except (StoreError, DatabaseBusy) as e:
+            # Every row is committed: a failure here (a full disk, say) loses nothing.
+            why = "the database stayed busy" if isinstance(e, DatabaseBusy) else str(e)
+            self.summary.note = f"the report indexes were not built ({why}); run `empower init` to build them"
 
     def _prefix(self) -> None:
         ident = self.identity

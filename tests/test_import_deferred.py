@@ -139,3 +139,23 @@ def test_kill_9_during_a_deferred_import_then_rerun_rebuilds_everything(cli: Cli
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("SELECT COUNT(DISTINCT external_id) FROM cases").fetchone() == (rows,)
     assert chain_ok(db_path) == rows
+
+
+def test_a_failed_index_build_loses_no_row_and_says_what_to_run(cli: CliFn, tmp_path: Path, db_path: Path,
+                                                                 policy_path: Path, spy: list[str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from empower_cli.errors import StoreError
+
+    def full_disk(store: Store) -> int:
+        raise StoreError(f"{db_path}: the disk holding the database is full (database or disk is full)")
+
+    monkeypatch.setattr(store_import, "rebuild_indexes", full_disk)
+    r = cli("--json", "import", "cases", str(history(tmp_path, 25)))
+    assert r.exit_code == 0, r.output
+    assert as_json(r)["imported"] == 25
+    assert "the report indexes were not built" in r.stderr
+    assert "empower init" in r.stderr
+    assert deferred(db_path) == sorted(store_import.DEFERRABLE_INDEXES)
+    monkeypatch.undo()
+    assert cli("--db", str(db_path), "init", str(policy_path.parent)).exit_code == 0
+    assert index_sql(db_path) == fresh_schema(tmp_path)

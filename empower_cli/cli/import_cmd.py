@@ -71,6 +71,8 @@ def cases(
             print_json(summary.as_json())
         else:
             _print_summary(summary)
+        if summary.note:
+            print(f"note: {summary.note}", file=sys.stderr)
 
 
 def _run(importer: Importer, file: Path, fmt: Format, *, progress: bool) -> Summary:
