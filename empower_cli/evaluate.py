@@ -32,7 +32,11 @@ MAX_ID_CHARS = 200
 MAX_TEXT_CHARS = 10_000
 TRUE_WORDS = ("true", "yes", "y", "1")
 FALSE_WORDS = ("false", "no", "n", "0")
+_YES_NO_WORDS = TRUE_WORDS + FALSE_WORDS
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_LINE_BREAK = re.compile(r"[\n\t]")
+_WHOLE_NUMBER = re.compile(r"[+-]?\d{1,18}", flags=re.ASCII)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", flags=re.ASCII)
 
 
 def clean_text(value: str, *, field: str, max_chars: int = MAX_TEXT_CHARS,
@@ -40,11 +44,13 @@ def clean_text(value: str, *, field: str, max_chars: int = MAX_TEXT_CHARS,
     """Refuse text that cannot be stored and shown faithfully; return it unchanged otherwise."""
     if len(value) > max_chars:
         raise InvalidInput(field, f"is {len(value)} characters long; at most {max_chars} are allowed")
+    if value.isascii() and value.isprintable():
+        return value  # the common case: printable ASCII has no control character and encodes
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidInput(field, "is not valid UTF-8 text") from None
-    bad = _CONTROL.search(value) or (single_line and re.search(r"[\n\t]", value))
+    bad = _CONTROL.search(value) or (single_line and _LINE_BREAK.search(value))
     if bad:
         raise InvalidInput(field, f"contains a control character (U+{ord(bad.group(0)):04X})")
     return value
@@ -52,9 +58,9 @@ def clean_text(value: str, *, field: str, max_chars: int = MAX_TEXT_CHARS,
 
 def clean_id(value: str | None, *, field: str) -> str:
     """An identifier (customer, agent, segment): one line of visible text."""
-    if value is None or not value.strip():
+    if value is None or not (stripped := value.strip()):
         raise InvalidInput(field, "is required")
-    if value != value.strip():
+    if value != stripped:
         # " C-1" and "C-1" must not become two customers with two budgets (or two agents).
         raise InvalidInput(field, f"{_show(value)} has leading or trailing spaces")
     return clean_text(value, field=field, max_chars=MAX_ID_CHARS, single_line=True)
@@ -71,22 +77,24 @@ def parse_fact_value(fact: Fact, raw: str, *, digits: int = 2) -> FactValue:
     text = raw.strip()
     value: FactValue
     if fact.type == "int":
-        if not re.fullmatch(r"[+-]?\d{1,18}", text, flags=re.ASCII):
+        if not _WHOLE_NUMBER.fullmatch(text):
             raise InvalidInput(field, f"expected a whole number, got {_show(text)}")
         value = int(text)
     elif fact.type == "money":
         value = parse_money(text, field=field, digits=digits)
     elif fact.type == "bool":
-        if text.lower() not in TRUE_WORDS + FALSE_WORDS:
+        word = text.lower()
+        if word not in _YES_NO_WORDS:
             raise InvalidInput(field, f"expected yes or no, got {_show(text)}")
-        return text.lower() in TRUE_WORDS
+        return word in TRUE_WORDS
     elif fact.type == "choice":
-        match = [c for c in fact.choices if c.lower() == text.lower()]
+        word = text.lower()
+        match = [c for c in fact.choices if c.lower() == word]
         if not match:
             raise InvalidInput(field, f"expected one of {', '.join(fact.choices)}, got {_show(text)}")
         return match[0]
     elif fact.type == "date":
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text, flags=re.ASCII):
+        if not _DATE.fullmatch(text):
             raise InvalidInput(field, f"expected a date YYYY-MM-DD, got {_show(text)}")
         try:
             return dt.date.fromisoformat(text)
@@ -96,15 +104,19 @@ def parse_fact_value(fact: Fact, raw: str, *, digits: int = 2) -> FactValue:
         if not text:  # a required answer left blank is missing, not an answer
             raise InvalidInput(field, f"is required ({fact.ask})")
         return clean_text(raw, field=field, max_chars=2000)
-    def shown(v: int) -> str:
-        return format_money(v, digits) if fact.type == "money" else str(v)
-
     assert isinstance(value, int)
     if fact.min is not None and value < fact.min:
-        raise InvalidInput(field, f"must be at least {shown(fact.min)}, got {shown(value)}")
+        least, got = _fact_number(fact, fact.min, digits), _fact_number(fact, value, digits)
+        raise InvalidInput(field, f"must be at least {least}, got {got}")
     if fact.max is not None and value > fact.max:
-        raise InvalidInput(field, f"must be at most {shown(fact.max)}, got {shown(value)}")
+        most, got = _fact_number(fact, fact.max, digits), _fact_number(fact, value, digits)
+        raise InvalidInput(field, f"must be at most {most}, got {got}")
     return value
+
+
+def _fact_number(fact: Fact, value: int, digits: int) -> str:
+    """An int or money fact's value (or limit) as an error message shows it."""
+    return format_money(value, digits) if fact.type == "money" else str(value)
 
 
 def fact_to_text(value: FactValue, fact: Fact, digits: int = 2) -> str:
@@ -134,20 +146,22 @@ def validate_proposal(
 ) -> Proposal:
     """Step 1 of SPEC §4: turn text inputs into a typed Proposal or raise InvalidInput."""
     customer = clean_id(customer_id, field="customer")
-    if case_type is None or not case_type:
+    if not case_type:
         raise InvalidInput("type", f"is required; one of {', '.join(policy.case_types)}")
     ctype = policy.case_types.get(case_type)
     if ctype is None:
         raise InvalidInput("type", f"unknown case type {_show(case_type)}; one of {', '.join(policy.case_types)}")
+    names = [f.name for f in ctype.facts]
     for name in facts:
-        if ctype.fact(name) is None:
-            known = ", ".join(f.name for f in ctype.facts) or "none"
+        if name not in names:
+            known = ", ".join(names) or "none"
             raise InvalidInput(f"fact {_show(name)}", f"is not a fact of {ctype.id} (facts: {known})")
+    digits = policy.digits
     typed: dict[str, FactValue] = {}
     for fact in ctype.facts:
         if fact.name not in facts:
             raise InvalidInput(f"fact {fact.name}", f"is required ({fact.ask})")
-        typed[fact.name] = parse_fact_value(fact, facts[fact.name], digits=policy.digits)
+        typed[fact.name] = parse_fact_value(fact, facts[fact.name], digits=digits)
     if not action:
         raise InvalidInput("action", f"is required; one of {', '.join(ctype.actions)}")
     if action not in ctype.actions:
@@ -155,7 +169,7 @@ def validate_proposal(
         raise InvalidInput("action", f"{_show(action)} is not an action for {ctype.id}; one of {choices}")
     if amount is None:
         raise InvalidInput("amount", "is required")
-    cents = parse_money(amount, field="amount", digits=policy.digits)
+    cents = parse_money(amount, field="amount", digits=digits)
     if segment is not None:
         segment = clean_id(segment, field="segment")
         if segment not in policy.budget.segments:
@@ -163,8 +177,8 @@ def validate_proposal(
             raise InvalidInput("segment", f"unknown segment {_show(segment)}; known segments: {known}")
     if reaction is not None:
         reaction = reaction.strip().lower()
-    if reaction is not None and reaction not in REACTIONS:
-        raise InvalidInput("reaction", f"expected one of {', '.join(REACTIONS)}, got {_show(reaction)}")
+        if reaction not in REACTIONS:
+            raise InvalidInput("reaction", f"expected one of {', '.join(REACTIONS)}, got {_show(reaction)}")
     text = clean_text(justification or "", field="justification")
     return Proposal(
         agent=clean_id(agent, field="agent"),
@@ -187,27 +201,29 @@ def _reaction(value: str) -> Reaction:
 
 def evaluate_rule(rule: Rule, value: FactValue, *, now: dt.datetime) -> RuleResultKind:
     """pass (within the standard), bent (within the bend limit) or blocked."""
-    if rule.op == "equals":
+    op = rule.op
+    if op == "equals":
         return "pass" if value == rule.standard else "blocked"
-    if rule.op == "one_of":
+    if op == "one_of":
         assert isinstance(rule.standard, tuple)
         return "pass" if value in rule.standard else "blocked"
-    if rule.op == "max_age_days":
+    if op == "max_age_days":
         assert isinstance(value, dt.date)
         measured: object = (now.date() - value).days
     else:
         measured = value
     assert isinstance(measured, int)
     assert isinstance(rule.standard, int)
-
-    def beyond(limit: int) -> bool:
-        return measured < limit if rule.op == "min" else measured > limit
-
-    if not beyond(rule.standard):
+    if not _beyond(op, measured, rule.standard):
         return "pass"
-    if rule.bendable and isinstance(rule.bend, int) and not beyond(rule.bend):
+    if rule.bendable and isinstance(rule.bend, int) and not _beyond(op, measured, rule.bend):
         return "bent"
     return "blocked"
+
+
+def _beyond(op: str, measured: int, limit: int) -> bool:
+    """Is the measured value past the limit: below it for a `min` rule, above it otherwise."""
+    return measured < limit if op == "min" else measured > limit
 
 
 def supervisor_reasons(proposal: Proposal, policy: Policy, *, role: Role, budget: BudgetState,
@@ -215,26 +231,26 @@ def supervisor_reasons(proposal: Proposal, policy: Policy, *, role: Role, budget
     """Step 4 of SPEC §4: every reason the case must wait for a supervisor (none: it need not)."""
     ctype = policy.case_types[proposal.case_type]
     action = policy.actions[proposal.action]
-
-    def money(cents: int) -> str:
-        return format_money(cents, policy.digits)
-
+    digits = policy.digits
     supervisor: list[str] = []
-    if any(r.result == "blocked" for r in results):
-        supervisor.append("a rule is blocked: only a supervisor can approve")
+    for r in results:
+        if r.result == "blocked":
+            supervisor.append("a rule is blocked: only a supervisor can approve")
+            break
     if ctype.risk == "high" and not in_policy:
         supervisor.append(f"case type {ctype.id} is high risk and the case is out of policy")
     if not action.frontline:
         supervisor.append(f"action {action.id} may only be granted by a supervisor")
     if discretion > role.max_discretion:
         supervisor.append(
-            f"discretion {money(discretion)} exceeds the {role.name} role's limit of "
-            f"{money(role.max_discretion)}"
+            f"discretion {format_money(discretion, digits)} exceeds the {role.name} role's limit of "
+            f"{format_money(role.max_discretion, digits)}"
         )
-    if discretion > budget.remaining:
+    remaining = budget.remaining
+    if discretion > remaining:
         supervisor.append(
-            f"discretion {money(discretion)} exceeds the customer's remaining budget of "
-            f"{money(budget.remaining)}"
+            f"discretion {format_money(discretion, digits)} exceeds the customer's remaining budget of "
+            f"{format_money(remaining, digits)}"
         )
     max_cases = policy.budget.max_cases
     if discretion > 0 and max_cases is not None and budget.count >= max_cases:
@@ -253,18 +269,15 @@ def evaluate(
     """Steps 2-6 of SPEC §4: rule results, status, reasons and the budget effect."""
     ctype = policy.case_types[proposal.case_type]
     action = policy.actions[proposal.action]
-
-    def money(cents: int) -> str:
-        return format_money(cents, policy.digits)
-
+    facts = proposal.facts
     results: list[RuleResult] = []
     reasons: list[str] = []
     for rule in ctype.rules:
-        result = evaluate_rule(rule, proposal.facts[rule.fact], now=now)
+        result = evaluate_rule(rule, facts[rule.fact], now=now)
         results.append(RuleResult(rule.id, result, rule.text))
         if result != "pass":
             reasons.append(f"rule {rule.id} {result}: {rule.text}")
-    bent_or_blocked = any(r.result != "pass" for r in results)
+    bent_or_blocked = bool(reasons)  # so far, a reason is a rule that did not pass
     in_policy = not bent_or_blocked and not action.always_discretionary and action.frontline
     discretion = 0 if in_policy else proposal.amount
     if action.always_discretionary:
@@ -284,19 +297,21 @@ def evaluate(
         status = "pending_cosign"
         held = discretion
         reasons.append(
-            f"discretion {money(discretion)} is above the co-sign threshold of "
-            f"{money(policy.cosign.above)}: a colleague must co-sign"
+            f"discretion {format_money(discretion, policy.digits)} is above the co-sign threshold of "
+            f"{format_money(policy.cosign.above, policy.digits)}: a colleague must co-sign"
         )
     else:
         status = "approved"
         spent = discretion
         reasons.append("in policy" if in_policy else "within the agent's discretion")
-    after = BudgetState(
-        limit=budget.limit,
-        spent=budget.spent + spent,
-        held=budget.held + held,
-        count=budget.count + (1 if discretion and (held or spent) else 0),
-    )
+    after = budget  # a decision that neither holds nor spends leaves the budget as it was
+    if held or spent:
+        after = BudgetState(
+            limit=budget.limit,
+            spent=budget.spent + spent,
+            held=budget.held + held,
+            count=budget.count + (1 if discretion else 0),
+        )
     return Evaluation(
         status=status,
         in_policy=in_policy,

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from empower_cli.errors import InvalidInput
 from empower_cli.evaluate import FALSE_WORDS, TRUE_WORDS, clean_id, evaluate, same_person, validate_proposal
 from empower_cli.import_read import Record, RowProblem
-from empower_cli.models import PENDING, STATUSES, BudgetState, Policy, Role
+from empower_cli.models import PENDING, STATUSES, BudgetState, FactValue, Policy, Proposal, Role
 from empower_cli.money import format_money, parse_money
 from empower_cli.services import facts_as_text
 from empower_cli.timeutil import iso, parse_iso
@@ -24,10 +24,18 @@ _plain = json.JSONEncoder(ensure_ascii=False).encode
 _canonical = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 _CACHE_LIMIT = 4096
 
+_json_text = json.encoder.encode_basestring  # a str as JSONEncoder(ensure_ascii=False) writes it
+
+
+def _json_or_null(text: str | None) -> str:
+    return "null" if text is None else _json_text(text)
+
 
 def _iso(moment: dt.datetime) -> str:
     """timeutil.iso for a datetime already in UTC, without strftime (the hot loop)."""
-    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
+    # isoformat() with no timespec is the fastest; it leaves out a zero microsecond.
+    text = moment.isoformat()[:-6]  # without "+00:00"
+    return text + "Z" if moment.microsecond else text + ".000000Z"
 
 
 class Prepared(NamedTuple):
@@ -54,12 +62,27 @@ class RowValidator:
         self.roles: dict[str, Role | None] = {}
         self.budgets: dict[str | None, BudgetState] = {}
         self.payload_policy = _canonical({"policy_sha256": policy.sha256, "policy_version": policy.version})[1:-1]
-        # Rule results and reasons repeat across rows: their JSON is cached (bounded).
+        # Facts, rule results and reasons repeat across rows: their JSON is cached (bounded).
+        self.facts_json: dict[tuple[FactValue, ...], tuple[str, str]] = {}
         self.rules_json: dict[tuple[str, ...], str] = {}
         self.reasons_json: dict[tuple[str, ...], str] = {}
 
+    def _facts_json(self, proposal: Proposal) -> tuple[str, str]:
+        """The facts as text, in JSON: as the case row stores them (in the policy's order),
+        and canonical (for the content)."""
+        # The typed values in the policy's order identify the text: within one case type,
+        # each position always holds one fact of one type.
+        key = (proposal.case_type, *proposal.facts.values())
+        texts = self.facts_json.get(key)
+        if texts is None:
+            if len(self.facts_json) >= _CACHE_LIMIT:
+                self.facts_json.clear()
+            facts = facts_as_text(proposal, self.policy)
+            texts = self.facts_json[key] = (_plain(facts), _canonical(facts))
+        return texts
+
     def _rules_json(self, case_type: str, evaluation: Any) -> str:
-        key = (case_type, *(r.result for r in evaluation.rules))
+        key = (case_type, *[r.result for r in evaluation.rules])
         text = self.rules_json.get(key)
         if text is None:
             text = _plain([{"id": r.id, "result": r.result, "text": r.text} for r in evaluation.rules])
@@ -71,7 +94,8 @@ class RowValidator:
         if text is None:
             if len(self.reasons_json) >= _CACHE_LIMIT:
                 self.reasons_json.clear()
-            text = self.reasons_json[reasons] = _plain(list(reasons))
+            # _plain(list(reasons)), composed: an array of strings, items separated by ", "
+            text = self.reasons_json[reasons] = "[" + ", ".join([_json_text(r) for r in reasons]) + "]"
         return text
 
     def role(self, agent: str) -> Role:
@@ -133,24 +157,38 @@ class RowValidator:
         else:
             discretion = evaluation.discretionary_amount
         opened_iso = _iso(opened)
-        facts = facts_as_text(proposal, policy)
-        content = {
-            "external_id": external_id, "customer_id": proposal.customer_id, "segment": proposal.segment,
-            "agent": agent, "opened_at": opened_iso, "settled_at": _iso(settled) if settled else None,
-            "case_type": proposal.case_type, "action": proposal.action,
-            "amount": format_money(proposal.amount, digits), "facts": facts, "status": status,
-            "discretionary_amount": None if given is None else format_money(discretion, digits),
-            "justification": proposal.justification or None, "reaction": proposal.reaction,
-            "retained": retained, "cosigner": cosigner, "supervisor": supervisor,
-        }  # fmt: skip
-        content_json = _canonical(content)
+        settled_iso = None if settled is None else _iso(settled)
+        facts_json, facts_canonical = self._facts_json(proposal)
+        # The content's canonical JSON (store.canonical_json: keys sorted, no spaces), composed
+        # from each value's JSON without building an encoder per row; tests/test_import_rows.py
+        # holds it equal to canonical_json(content).
+        content_json = "".join((
+            '{"action":', _json_text(proposal.action),
+            ',"agent":', _json_text(agent),
+            ',"amount":', _json_text(format_money(proposal.amount, digits)),
+            ',"case_type":', _json_text(proposal.case_type),
+            ',"cosigner":', _json_or_null(cosigner),
+            ',"customer_id":', _json_text(proposal.customer_id),
+            ',"discretionary_amount":', "null" if given is None else _json_text(format_money(discretion, digits)),
+            ',"external_id":', _json_text(external_id),
+            ',"facts":', facts_canonical,
+            ',"justification":', _json_or_null(proposal.justification or None),
+            ',"opened_at":', _json_text(opened_iso),
+            ',"reaction":', _json_or_null(proposal.reaction),
+            ',"retained":', "null" if retained is None else ("true" if retained else "false"),
+            ',"segment":', _json_or_null(proposal.segment),
+            ',"settled_at":', _json_or_null(settled_iso),
+            ',"status":', _json_text(status),
+            ',"supervisor":', _json_or_null(supervisor),
+            "}",
+        ))  # fmt: skip
         digest = hashlib.sha256(content_json.encode("utf-8")).hexdigest()
         case = (
             1, opened_iso, agent, proposal.customer_id, proposal.segment, proposal.case_type,
             proposal.action, proposal.amount, discretion, discretion if pending else 0,
             int(discretion == 0), status, _iso(opened + self.hold) if pending else None,
-            None if pending else (_iso(settled) if settled else opened_iso), 0,
-            _plain(facts), self._rules_json(proposal.case_type, evaluation),
+            None if pending else (settled_iso or opened_iso), 0,
+            facts_json, self._rules_json(proposal.case_type, evaluation),
             self._reasons_json(evaluation.reasons),
             proposal.justification or None, proposal.reaction,
             None if retained is None else int(retained), cosigner, supervisor, 0,
@@ -163,10 +201,9 @@ class RowValidator:
             '{"content":' + content_json + ',"content_hash":"' + digest + '",' + self.payload_policy
             + ',"today_discretionary":"' + today + '","today_status":"' + evaluation.status + '"}'
         )  # fmt: skip
-        return Prepared(
-            line=rec.line, raw=rec.raw, external_id=external_id, content_hash=digest, case=case,
-            customer=(proposal.customer_id, proposal.segment, opened_iso), payload=payload,
-        )  # fmt: skip
+        customer = (proposal.customer_id, proposal.segment, opened_iso)
+        # Positional, in field order: a NamedTuple built with keywords costs three times as much.
+        return Prepared(rec.line, rec.raw, external_id, digest, case, customer, payload)
 
 
 # validate_proposal names fields as `case new` flags do; the file's columns are named so.

@@ -7,6 +7,7 @@ repr is itself plain decimal text with no more than the currency's minor digits.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from empower_cli.errors import InvalidInput
 
@@ -27,18 +28,17 @@ def parse_money(value: object, *, field: str, digits: int = 2) -> int:
 
     No sign, exponent, thousands separator or more than `digits` decimals.
     """
-    if isinstance(value, bool):
+    if isinstance(value, str):
+        text = value.strip()
+    elif isinstance(value, bool):
         raise InvalidInput(field, f"expected an amount like 12.50, got {value!r}")
-    if isinstance(value, int):
+    elif isinstance(value, int):
         text = str(value)
     elif isinstance(value, float):
         text = repr(value)
-    elif isinstance(value, str):
-        text = value.strip()
     else:
         raise InvalidInput(field, f"expected an amount like 12.50, got {type(value).__name__}")
-    decimals = rf"(?:\.\d{{1,{digits}}})?" if digits else ""
-    if not re.fullmatch(r"\d{1,16}" + decimals, text, flags=re.ASCII):
+    if not _amount_pattern(digits).fullmatch(text):
         shown = text if len(text) <= 40 else text[:40] + "…"
         if digits:
             hint = f"an exact amount with at most {digits} decimals, like 12.50"
@@ -46,14 +46,20 @@ def parse_money(value: object, *, field: str, digits: int = 2) -> int:
             hint = "a whole amount with no decimals"
         raise InvalidInput(field, f"expected {hint}, got {shown!r}")
     whole, _, frac = text.partition(".")
-    cents: int = int(whole) * 10**digits + (int(frac.ljust(digits, "0")) if digits else 0)
+    cents = int(whole + frac.ljust(digits, "0"))  # "12.5" -> "1250" when digits is 2
     if cents > MAX_MINOR_UNITS:
         raise InvalidInput(field, "amount is too large")
     return cents
+
+
+@lru_cache(maxsize=8)  # one per currency precision in use: in practice 0, 2 or 3
+def _amount_pattern(digits: int) -> re.Pattern[str]:
+    decimals = rf"(?:\.\d{{1,{digits}}})?" if digits else ""
+    return re.compile(r"\d{1,16}" + decimals, flags=re.ASCII)
 
 
 def format_money(cents: int, digits: int = 2) -> str:
     """Format minor units as plain decimal text: 1250 -> "12.50"."""
     sign = "-" if cents < 0 else ""
     whole, frac = divmod(abs(cents), 10**digits)
-    return f"{sign}{whole}.{frac:0{digits}d}" if digits else f"{sign}{whole}"
+    return f"{sign}{whole}.{str(frac).zfill(digits)}" if digits else f"{sign}{whole}"

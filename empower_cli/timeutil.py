@@ -12,6 +12,7 @@ from empower_cli.errors import InvalidInput
 
 UTC = dt.timezone.utc
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_ISO_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}([T ][0-9:.,]+)?(Z|[+-]\d{2}:?\d{2})?", flags=re.ASCII)
 
 
 def utcnow() -> dt.datetime:
@@ -27,7 +28,7 @@ def iso(moment: dt.datetime) -> str:
 def parse_iso(text: str, *, field: str) -> dt.datetime:
     """An ISO 8601 date or date-time; UTC when it has no offset."""
     value = text.strip()
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ][0-9:.,]+)?(Z|[+-]\d{2}:?\d{2})?", value, flags=re.ASCII):
+    if not _ISO_TEXT.fullmatch(value):
         raise InvalidInput(field, f"expected an ISO date or time like 2026-11-23T10:00, got {value[:40]!r}")
     try:
         moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace(",", "."))

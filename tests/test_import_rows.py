@@ -1,0 +1,70 @@
+"""The import composes each row's JSON by hand (import_rows.RowValidator.prepare): it must be,
+text for text, what json.dumps writes, or re-importing a file would no longer find its rows'
+content hashes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from empower_cli.import_read import Record
+from empower_cli.import_rows import RowValidator
+from empower_cli.policy import parse_policy
+from empower_cli.services_admin import default_policy_text
+from empower_cli.store import canonical_json
+
+POLICY = parse_policy(default_policy_text().encode(), "policies.toml")
+NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)
+
+# Any text the validation accepts: quotes, backslashes, emoji, U+2028... but no control
+# characters or surrogates (those rows are refused).
+visible = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30)
+identifier = visible.map(str.strip).filter(bool)
+multi_line = st.text(st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from("\n\t"), max_size=60)
+
+
+@given(
+    external_id=identifier, customer=identifier, agent=identifier, topic=visible.filter(str.strip),
+    justification=multi_line, cosigner=st.none() | identifier, segment=st.sampled_from([None, "vip"]),
+    status=st.sampled_from(["approved", "pending_cosign", "denied"]),
+    retained=st.sampled_from([None, "yes", "no"]), reaction=st.sampled_from([None, "satisfied"]),
+    amount=st.sampled_from(["0", "12.5", "150.00", "4999.99"]), settled=st.booleans(),
+)  # fmt: skip
+def test_an_imported_rows_json_is_canonical_and_its_hash_is_its_contents(
+    external_id: str, customer: str, agent: str, topic: str, justification: str, cosigner: str | None,
+    segment: str | None, status: str, retained: str | None, reaction: str | None, amount: str, settled: bool,
+) -> None:  # fmt: skip
+    if cosigner is not None and cosigner.casefold() == agent.casefold():
+        cosigner = None  # the four-eyes rule refuses the row; not what this test is about
+    settled &= status != "pending_cosign"
+    fields = {
+        "external_id": external_id, "customer_id": customer, "agent": agent, "case_type": "financial_advice",
+        "action": "goodwill_credit", "amount": amount, "status": status, "opened_at": "2026-05-05T10:00:00+02:00",
+        "settled_at": "2026-05-06T09:30:00.25Z" if settled else None, "justification": justification or None,
+        "cosigner": cosigner, "segment": segment, "retained": retained, "reaction": reaction,
+    }  # fmt: skip
+    row = RowValidator(POLICY, now=NOW).prepare(
+        Record(1, "raw", {k: v for k, v in fields.items() if v is not None}, {"topic": topic})
+    )
+
+    payload = json.loads(row.payload)
+    assert canonical_json(payload) == row.payload
+    cents = int(amount.partition(".")[0]) * 100 + int(amount.partition(".")[2].ljust(2, "0"))
+    assert payload["content"] == {
+        "external_id": external_id, "customer_id": customer, "segment": segment, "agent": agent,
+        "opened_at": "2026-05-05T08:00:00.000000Z",
+        "settled_at": "2026-05-06T09:30:00.250000Z" if settled else None,
+        "case_type": "financial_advice", "action": "goodwill_credit", "amount": f"{cents // 100}.{cents % 100:02d}",
+        "facts": {"topic": topic}, "status": status, "discretionary_amount": None,
+        "justification": justification or None, "reaction": reaction,
+        "retained": None if retained is None else retained == "yes", "cosigner": cosigner, "supervisor": None,
+    }  # fmt: skip
+    content_hash = hashlib.sha256(canonical_json(payload["content"]).encode("utf-8")).hexdigest()
+    assert row.content_hash == payload["content_hash"] == content_hash
+    facts_json, reasons_json = row.case[15], row.case[17]
+    assert facts_json == json.dumps({"topic": topic}, ensure_ascii=False)
+    assert reasons_json == json.dumps(json.loads(reasons_json), ensure_ascii=False)
