@@ -26,7 +26,7 @@ from empower_cli.render import neutralise
 from empower_cli.store import Store
 from empower_cli.timeutil import iso
 
-CHUNK_ROWS = 5_000
+CHUNK_ROWS = 10_000
 # An import expected to add at least this many rows, and at least as many as the database
 # holds, drops the report indexes keyed in random order and builds them once at its end.
 DEFER_INDEXES_MIN_ROWS = 50_000

@@ -23,8 +23,8 @@ from tests.hardening_support import case_new_args, check_invariants, cli_env, ru
 SEED = 20261123
 KILL_ITERATIONS = 30  # rounds of concurrent `case new` processes, each round ends in SIGKILL
 WORKFLOW_ROUNDS = 16  # rounds of 4 processes racing pairwise: cosign/object, approve/deny
-IMPORT_KILLS = 4  # the import of IMPORT_ROWS rows (chunks of 5,000) killed at random moments, then re-run
-IMPORT_ROWS = 8_000
+IMPORT_KILLS = 4  # the import of IMPORT_ROWS rows (chunks of 10,000) killed at random moments, then re-run
+IMPORT_ROWS = 16_000
 PROCS_PER_ROUND = 3
 FRESH_DB_EVERY = 9  # every Nth round starts on a missing database (kills land in creation/migration)
 AMOUNTS = ("40.00", "90.00", "150.00", "180.00", "350.00")  # approved, co-sign, supervisor
