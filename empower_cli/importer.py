@@ -167,14 +167,14 @@ class Importer:
 
     def _defer_indexes(self, path: Path) -> bool:
         from empower_cli.import_read import estimate_records
-        from empower_cli.store_import import defer_indexes, deferred_indexes
+        from empower_cli.store_import import defer_indexes, deferred_indexes, next_case_id
 
         store = self.store
         assert store is not None
         if deferred_indexes(store.conn):
             return True  # an interrupted import's: they are built at this one's end
         expected = estimate_records(path)
-        existing = int(store.conn.execute("SELECT COALESCE(MAX(id), 0) FROM cases").fetchone()[0])
+        existing = next_case_id(store.conn) - 1
         if expected < max(DEFER_INDEXES_MIN_ROWS, existing):
             return False
         defer_indexes(store)

@@ -67,7 +67,7 @@ def write_chunk(store: Store, cases: Iterable[Sequence[Any]], events: Iterable[S
 # Kept up to date row by row, each chunk rewrites thousands of their pages; built once at the
 # end of a large import, they are sorted instead. Correctness never depends on them.
 DEFERRABLE_INDEXES = ("idx_cases_status_opened_at", "cases_by_customer", "cases_by_time", "cases_cosigned")
-REBUILD_CACHE_KIB = 16_384  # while building indexes: the sorter spills to files beyond this
+SMALL_CACHE_KIB = 16_384  # with the indexes deferred; while building them, the sorter spills beyond it
 
 
 def deferred_indexes(conn: sqlite3.Connection) -> list[str]:
@@ -98,7 +98,7 @@ def rebuild_indexes(store: Store) -> int:
     cache = conn.execute("PRAGMA cache_size").fetchone()[0]
     temp = conn.execute("PRAGMA temp_store").fetchone()[0]
     # A small cache and a file-backed sorter: memory stays flat whatever the table's size.
-    conn.execute(f"PRAGMA cache_size = -{REBUILD_CACHE_KIB}")
+    conn.execute(f"PRAGMA cache_size = -{SMALL_CACHE_KIB}")
     conn.execute("PRAGMA temp_store = FILE")
     try:
         with store.write():
@@ -121,7 +121,7 @@ def tune_for_bulk(store: Store, *, deferred: bool) -> None:
     crash-consistent: a kill or power cut loses at most the last commits, never half of one."""
     # With the random-keyed indexes in place, their pages should stay cached (RSS ~135 MB);
     # with them deferred, every index grows at its end and a small cache does as well.
-    store.conn.execute(f"PRAGMA cache_size = -{16_384 if deferred else 65_536}")
+    store.conn.execute(f"PRAGMA cache_size = -{SMALL_CACHE_KIB if deferred else 65_536}")
     store.conn.execute("PRAGMA temp_store = MEMORY")
     # Checkpoint every ~128 MiB of WAL instead of every 1,000 pages: chunks re-dirty the same
     # pages, and fewer checkpoints copy (and fsync) each page fewer times. Still crash-safe.

@@ -29,14 +29,8 @@ def committed(db: Path) -> int:
         return 0  # not created or not migrated yet
 
 
-def test_kill_9_mid_import_then_rerun_records_every_row_once(cli: CliFn, tmp_path: Path, policy_path: Path,
-                                                             db_path: Path) -> None:  # fmt: skip
-    path = tmp_path / "big.csv"
-    opened = ago(30)
-    with path.open("w", encoding="utf-8", newline="") as f:
-        f.write(HEADER)
-        for i in range(ROWS):
-            f.write(row(f"BIG-{i:06d}", customer=f"C-{i % 997}", opened=opened, amount=f"{i % 90 + 1}.25"))
+def kill_after_first_chunk(path: Path, policy_path: Path, db_path: Path) -> None:
+    """Run a real `empower import cases PATH` and SIGKILL it once its first chunk is committed."""
     env = {**os.environ, "EMPOWER_POLICY": str(policy_path), "EMPOWER_DB": str(db_path), "EMPOWER_AGENT": "carol"}
     proc = subprocess.Popen([sys.executable, "-m", "empower_cli", "import", "cases", str(path)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
@@ -50,6 +44,17 @@ def test_kill_9_mid_import_then_rerun_records_every_row_once(cli: CliFn, tmp_pat
     finally:
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
+
+
+def test_kill_9_mid_import_then_rerun_records_every_row_once(cli: CliFn, tmp_path: Path, policy_path: Path,
+                                                             db_path: Path) -> None:  # fmt: skip
+    path = tmp_path / "big.csv"
+    opened = ago(30)
+    with path.open("w", encoding="utf-8", newline="") as f:
+        f.write(HEADER)
+        for i in range(ROWS):
+            f.write(row(f"BIG-{i:06d}", customer=f"C-{i % 997}", opened=opened, amount=f"{i % 90 + 1}.25"))
+    kill_after_first_chunk(path, policy_path, db_path)
     done = committed(db_path)
     assert 0 < done < ROWS, "the kill did not land mid-import"
     assert done % CHUNK_ROWS == 0, "a chunk was half-recorded"

@@ -4,12 +4,7 @@ correctly, and the next import or `empower init` builds them, exactly as a migra
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +13,7 @@ from empower_cli import importer, store_import
 from empower_cli.store import Store
 from tests.conftest import CliFn, as_json
 from tests.test_import import HEADER, ago, chain_ok, row, write
-from tests.test_import_crash import committed
+from tests.test_import_crash import committed, kill_after_first_chunk
 
 
 def index_sql(db: Path) -> dict[str, str]:
@@ -112,18 +107,7 @@ def test_kill_9_during_a_deferred_import_then_rerun_rebuilds_everything(cli: Cli
                                                                          policy_path: Path, db_path: Path) -> None:
     rows = importer.DEFER_INDEXES_MIN_ROWS + 10_000  # large enough to defer, in a subprocess
     path = history(tmp_path, rows, name="big.csv")
-    env = {**os.environ, "EMPOWER_POLICY": str(policy_path), "EMPOWER_DB": str(db_path), "EMPOWER_AGENT": "carol"}
-    proc = subprocess.Popen([sys.executable, "-m", "empower_cli", "import", "cases", str(path)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-    deadline = time.monotonic() + 120
-    try:
-        while committed(db_path) == 0:
-            assert proc.poll() is None, f"the import ended before it could be killed: {proc.stderr}"
-            assert time.monotonic() < deadline, "no chunk committed within 120 s"
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
+    kill_after_first_chunk(path, policy_path, db_path)
     done = committed(db_path)
     assert 0 < done < rows, "the kill did not land mid-import"
     assert deferred(db_path) == sorted(store_import.DEFERRABLE_INDEXES)
