@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from empower_cli.audit_state import StateCheck, check_state
 from empower_cli.errors import InvalidInput
 from empower_cli.store import GENESIS, Head, Store, event_hash
 
@@ -30,6 +31,7 @@ class Verification:
     bad_seq: int | None = None
     expect: Head | None = None
     expect_found: bool | None = None
+    state: StateCheck | None = None  # the tables against the log (when the chain verifies)
 
     @property
     def ok(self) -> bool:
@@ -40,11 +42,25 @@ class Verification:
             "ok": self.ok, "events_checked": self.checked, "head": str(self.head),
             "first_bad_seq": self.bad_seq, "problem": self.problem,
             "expect": str(self.expect) if self.expect else None, "expect_found": self.expect_found,
+            "cases_checked": self.state.cases if self.state else 0,
+            "customers_checked": self.state.customers if self.state else 0,
+            "policies_checked": self.state.policies if self.state else 0,
+            "first_bad_case": self.state.bad_case if self.state else None,
+            "bad_customer": self.state.bad_customer if self.state else None,
         }  # fmt: skip
 
 
 def verify(store: Store, *, expect: Head | None = None) -> Verification:
-    """Recompute the chain event by event (streamed); stop at the first mismatch."""
+    """Recompute the chain event by event (streamed), then check that the tables agree with
+    it (audit_state); stop at the first mismatch."""
+    result = _verify_chain(store, expect)
+    if result.ok:
+        result.state = check_state(store)
+        result.problem = result.state.problem
+    return result
+
+
+def _verify_chain(store: Store, expect: Head | None) -> Verification:
     result = Verification(expect=expect)
     prev = GENESIS
     cur = store.conn.execute(

@@ -33,6 +33,10 @@ class PolicyError(EmpowerError):
         super().__init__(message)
 
 
+class InvalidPolicy(PolicyError):
+    """The policy file was read but is not valid TOML or not a valid policy (exit 3)."""
+
+
 class NotAllowed(EmpowerError):
     """The acting login may not do this (exit 4)."""
 
@@ -54,6 +58,15 @@ class SelfCosign(NotAllowed):
 class SelfApproval(NotAllowed):
     def __init__(self) -> None:
         super().__init__("You cannot approve or deny your own case.")
+
+
+class SegmentNotGranted(NotAllowed):
+    def __init__(self, customer: str, wanted: str, current: str | None) -> None:
+        now = f"segment {current!r}" if current else "no segment"
+        super().__init__(
+            f"--segment: customer {customer!r} has {now}; only a role with can_approve may put them in "
+            f"{wanted!r} (ask a supervisor to run: empower customer segment {customer} {wanted} --note TEXT)"
+        )
 
 
 class NotFound(EmpowerError):

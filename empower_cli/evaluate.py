@@ -171,10 +171,7 @@ def validate_proposal(
         raise InvalidInput("amount", "is required")
     cents = parse_money(amount, field="amount", digits=digits)
     if segment is not None:
-        segment = clean_id(segment, field="segment")
-        if segment not in policy.budget.segments:
-            known = ", ".join(policy.budget.segments) or "none are defined in [budget.segments]"
-            raise InvalidInput("segment", f"unknown segment {_show(segment)}; known segments: {known}")
+        segment = check_segment(policy, segment)
     if reaction is not None:
         reaction = reaction.strip().lower()
         if reaction not in REACTIONS:
@@ -192,6 +189,15 @@ def validate_proposal(
         reaction=reaction if reaction is None else _reaction(reaction),
         escalate=escalate,
     )
+
+
+def check_segment(policy: Policy, segment: str | None) -> str:
+    """A segment name that [budget.segments] defines (a typo must not change a budget)."""
+    name = clean_id(segment, field="segment")
+    if name not in policy.budget.segments:
+        known = ", ".join(policy.budget.segments) or "none are defined in [budget.segments]"
+        raise InvalidInput("segment", f"unknown segment {_show(name)}; known segments: {known}")
+    return name
 
 
 def _reaction(value: str) -> Reaction:

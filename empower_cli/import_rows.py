@@ -64,8 +64,8 @@ class RowValidator:
         self.payload_policy = _canonical({"policy_sha256": policy.sha256, "policy_version": policy.version})[1:-1]
         # Facts, rule results and reasons repeat across rows: their JSON is cached (bounded).
         self.facts_json: dict[tuple[FactValue, ...], tuple[str, str]] = {}
-        self.rules_json: dict[tuple[str, ...], str] = {}
-        self.reasons_json: dict[tuple[str, ...], str] = {}
+        self.rules_json: dict[tuple[str, ...], tuple[str, str]] = {}
+        self.reasons_json: dict[tuple[str, ...], tuple[str, str]] = {}
 
     def _facts_json(self, proposal: Proposal) -> tuple[str, str]:
         """The facts as text, in JSON: as the case row stores them (in the policy's order),
@@ -81,22 +81,25 @@ class RowValidator:
             texts = self.facts_json[key] = (_plain(facts), _canonical(facts))
         return texts
 
-    def _rules_json(self, case_type: str, evaluation: Any) -> str:
+    def _rules_json(self, case_type: str, evaluation: Any) -> tuple[str, str]:
+        """The rule results in JSON: as the case row stores them, and canonical (for the event)."""
         key = (case_type, *[r.result for r in evaluation.rules])
-        text = self.rules_json.get(key)
-        if text is None:
-            text = _plain([{"id": r.id, "result": r.result, "text": r.text} for r in evaluation.rules])
-            self.rules_json[key] = text
-        return text
+        texts = self.rules_json.get(key)
+        if texts is None:
+            rules = [{"id": r.id, "result": r.result, "text": r.text} for r in evaluation.rules]
+            texts = self.rules_json[key] = (_plain(rules), _canonical(rules))
+        return texts
 
-    def _reasons_json(self, reasons: tuple[str, ...]) -> str:
-        text = self.reasons_json.get(reasons)
-        if text is None:
+    def _reasons_json(self, reasons: tuple[str, ...]) -> tuple[str, str]:
+        """The reasons in JSON: as the case row stores them, and canonical (for the event)."""
+        texts = self.reasons_json.get(reasons)
+        if texts is None:
             if len(self.reasons_json) >= _CACHE_LIMIT:
                 self.reasons_json.clear()
-            # _plain(list(reasons)), composed: an array of strings, items separated by ", "
-            text = self.reasons_json[reasons] = "[" + ", ".join([_json_text(r) for r in reasons]) + "]"
-        return text
+            # _plain / _canonical of list(reasons), composed: an array of strings
+            items = [_json_text(r) for r in reasons]
+            texts = self.reasons_json[reasons] = ("[" + ", ".join(items) + "]", "[" + ",".join(items) + "]")
+        return texts
 
     def role(self, agent: str) -> Role:
         if agent not in self.roles:
@@ -183,23 +186,28 @@ class RowValidator:
             "}",
         ))  # fmt: skip
         digest = hashlib.sha256(content_json.encode("utf-8")).hexdigest()
+        rules_row, rules_canonical = self._rules_json(proposal.case_type, evaluation)
+        reasons_row, reasons_canonical = self._reasons_json(evaluation.reasons)
+        expires_iso = _iso(opened + self.hold) if pending else None
         case = (
             1, opened_iso, agent, proposal.customer_id, proposal.segment, proposal.case_type,
             proposal.action, proposal.amount, discretion, discretion if pending else 0,
-            int(discretion == 0), status, _iso(opened + self.hold) if pending else None,
+            int(discretion == 0), status, expires_iso,
             None if pending else (settled_iso or opened_iso), 0,
-            facts_json, self._rules_json(proposal.case_type, evaluation),
-            self._reasons_json(evaluation.reasons),
+            facts_json, rules_row, reasons_row,
             proposal.justification or None, proposal.reaction,
             None if retained is None else int(retained), cosigner, supervisor, 0,
             policy.version, policy.sha256, evaluation.status, evaluation.discretionary_amount,
         )  # fmt: skip
         today = format_money(evaluation.discretionary_amount, digits)
-        # The event payload's canonical JSON, composed without re-serialising the content:
-        # its keys in sorted order (content, content_hash, policy_*, today_*).
+        # The event payload's canonical JSON, composed without re-serialising the content: its
+        # keys in sorted order (content, content_hash, expires_at, policy_*, reasons, rules,
+        # today_*). It holds what `audit verify` needs to re-derive the case row.
         payload = (
-            '{"content":' + content_json + ',"content_hash":"' + digest + '",' + self.payload_policy
-            + ',"today_discretionary":"' + today + '","today_status":"' + evaluation.status + '"}'
+            '{"content":' + content_json + ',"content_hash":"' + digest + '","expires_at":'
+            + _json_or_null(expires_iso) + "," + self.payload_policy + ',"reasons":' + reasons_canonical
+            + ',"rules":' + rules_canonical + ',"today_discretionary":"' + today
+            + '","today_status":"' + evaluation.status + '"}'
         )  # fmt: skip
         customer = (proposal.customer_id, proposal.segment, opened_iso)
         # Positional, in field order: a NamedTuple built with keywords costs three times as much.

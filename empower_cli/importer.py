@@ -268,7 +268,7 @@ class Importer:
                 payload = p.payload
                 body = f'{self.event_head}{case_id}{self.event_mid}{payload},"seq":{seq}}}'
                 digest = sha256((prev + body).encode("utf-8")).hexdigest()
-                cases.append((case_id, p.external_id, *p.case, p.content_hash))
+                cases.append((case_id, p.external_id, *p.case, p.content_hash, actor))
                 events.append((seq, at, case_id, "imported", actor, os_user, payload, prev, digest))
                 prev = digest
                 case_id += 1

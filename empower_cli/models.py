@@ -78,6 +78,11 @@ class Role:
     name: str
     max_discretion: int
     can_approve: bool = False
+    can_import: bool = False  # may import historical cases (can_approve may too)
+
+    @property
+    def may_import(self) -> bool:
+        return self.can_approve or self.can_import
 
 
 @dataclass(frozen=True)

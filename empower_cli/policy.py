@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from empower_cli.errors import InvalidInput, PolicyError
+from empower_cli.errors import InvalidInput, InvalidPolicy, PolicyError
 from empower_cli.evaluate import MAX_TEXT_CHARS
 from empower_cli.models import (
     FACT_TYPES,
@@ -44,7 +44,7 @@ _KNOWN: dict[str, tuple[str, ...]] = {
     "": ("policy", "budget", "roles", "agents", "cosign", "actions", "case_types"),
     "policy": ("name", "version", "currency", "min_justification_chars"),
     "budget": ("per_customer", "window_days", "supervisor_may_exceed", "max_cases", "segments"),
-    "role": ("max_discretion", "can_approve"),
+    "role": ("max_discretion", "can_approve", "can_import"),
     "cosign": ("above", "hold_hours", "objection_escalates"),
     "action": ("title", "always_discretionary", "frontline"),
     "case_type": ("title", "risk", "actions", "facts", "rules"),
@@ -96,17 +96,17 @@ def parse_policy(data: bytes, filename: str = "policies.toml") -> Policy:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        raise PolicyError(f"{filename}:{line}:1: the file is not valid UTF-8 text") from None
+        raise InvalidPolicy(f"{filename}:{line}:1: the file is not valid UTF-8 text") from None
     text = text.removeprefix("\ufeff")  # a byte-order mark some editors add
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise PolicyError(toml_error(filename, str(e), text)) from None
+        raise InvalidPolicy(toml_error(filename, str(e), text)) from None
     problems = Problems(filename, text)
     policy = _Builder(problems).policy(raw)
     if problems.items or policy is None:
         count = len(problems.items)
-        raise PolicyError(
+        raise InvalidPolicy(
             f"{filename}: {count} problem{'s' if count != 1 else ''} in the policy",
             tuple(problems.items),
         )
@@ -262,6 +262,7 @@ class _Builder:
                 name=name,
                 max_discretion=self.money(r, path, "max_discretion", required=True) or 0,
                 can_approve=self.flag(r, path, "can_approve", False),
+                can_import=self.flag(r, path, "can_import", False),
             )
         return roles
 

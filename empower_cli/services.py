@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from empower_cli.config import Identity
+from empower_cli.errors import NotAllowed, SegmentNotGranted
 from empower_cli.evaluate import (
     check_justification,
     evaluate,
@@ -64,7 +65,7 @@ def propose(inputs: CaseInput, *, policy: Policy, identity: Identity) -> Proposa
 
 def customer_budget(customer_id: str, *, policy: Policy, store: Store, now: dt.datetime,
                     segment: str | None = None) -> BudgetState:  # fmt: skip
-    """The customer's budget now (segment from the flag, else the one recorded)."""
+    """The customer's budget now (in `segment` when given, else the one recorded)."""
     seg = segment if segment is not None else store.customer_segment(customer_id)
     return store.budget(
         customer_id,
@@ -74,11 +75,23 @@ def customer_budget(customer_id: str, *, policy: Policy, store: Store, now: dt.d
     )
 
 
+def segment_for(proposal: Proposal, *, store: Store, identity: Identity) -> str | None:
+    """The segment the case is decided in: the customer's own, or the one `--segment` gives
+    when that changes nothing or the agent's role may grant segments (can_approve)."""
+    current = store.customer_segment(proposal.customer_id)
+    wanted = proposal.segment
+    if wanted is None or wanted == current:
+        return current
+    if not identity.role.can_approve:
+        raise SegmentNotGranted(proposal.customer_id, wanted, current)
+    return wanted
+
+
 def preview(proposal: Proposal, *, policy: Policy, store: Store, identity: Identity,
             now: dt.datetime) -> Evaluation:  # fmt: skip
     """Evaluate without recording (the walk-through shows this before confirming)."""
-    budget = customer_budget(proposal.customer_id, policy=policy, store=store, now=now,
-                             segment=proposal.segment)  # fmt: skip
+    segment = segment_for(proposal, store=store, identity=identity)
+    budget = customer_budget(proposal.customer_id, policy=policy, store=store, now=now, segment=segment)
     return evaluate(proposal, policy, role=identity.role, budget=budget, now=now)
 
 
@@ -87,31 +100,58 @@ def open_case(inputs: CaseInput | Proposal, *, policy: Policy, store: Store,
     """Validate, evaluate against the budget read inside the write lock, and record."""
     proposal = inputs if isinstance(inputs, Proposal) else propose(inputs, policy=policy, identity=identity)
     with store.write():
+        segment = segment_for(proposal, store=store, identity=identity)
         evaluation = preview(proposal, policy=policy, store=store, identity=identity, now=now)
         check_justification(proposal, evaluation, policy)
-        row = case_row(proposal, evaluation, policy=policy, now=now)
+        row = case_row(proposal, evaluation, policy=policy, now=now, segment=segment)
         case_id = store.insert_case(row)
-        store.remember_customer(proposal.customer_id, proposal.segment, now)
+        store.remember_customer(proposal.customer_id, segment, now)
         store.append_event(
             kind="opened",
             case_id=case_id,
             actor=identity.agent,
             os_user=identity.os_user,
-            payload=opened_payload(proposal, evaluation, policy),
+            payload=opened_payload(proposal, evaluation, policy, segment=segment, expires_at=row["expires_at"]),
             at=now,
         )
     return Decision(case_id, proposal, evaluation)
 
 
-def case_row(proposal: Proposal, evaluation: Evaluation, *, policy: Policy,
-             now: dt.datetime) -> dict[str, Any]:  # fmt: skip
-    """The derived `cases` row for a newly decided proposal."""
+def grant_segment(customer_id: str, segment: str, note: str | None, *, policy: Policy, store: Store,
+                  identity: Identity, now: dt.datetime) -> dict[str, Any]:  # fmt: skip
+    """`empower customer segment`: put a customer in a budget segment (can_approve only),
+    recorded as a `segment_set` event in the hash chain."""
+    from empower_cli.evaluate import check_segment, clean_id
+    from empower_cli.workflow import required_text
+
+    customer = clean_id(customer_id, field="customer")
+    name = check_segment(policy, segment)
+    text = required_text(note, field="--note", what="say why this customer gets this segment")
+    if not identity.role.can_approve:
+        raise NotAllowed(f"{identity.agent} ({identity.role.name}) may not grant segments; "
+                         "only a role with can_approve may")  # fmt: skip
+    with store.write():
+        previous = store.customer_segment(customer)
+        changed = previous != name
+        if changed:
+            store.append_event(kind="segment_set", case_id=None, actor=identity.agent, os_user=identity.os_user,
+                               payload={"customer_id": customer, "segment": name, "previous": previous, "note": text},
+                               at=now)  # fmt: skip
+            store.set_segment(customer, name, now)
+        budget = customer_budget(customer, policy=policy, store=store, now=now)
+    return {"customer_id": customer, "segment": name, "previous": previous, "changed": changed,
+            "by": identity.agent, "at": iso(now), "budget": budget_json(budget, policy.digits)}  # fmt: skip
+
+
+def case_row(proposal: Proposal, evaluation: Evaluation, *, policy: Policy, now: dt.datetime,
+             segment: str | None) -> dict[str, Any]:  # fmt: skip
+    """The derived `cases` row for a newly decided proposal (in the segment it was decided in)."""
     pending = evaluation.status != "approved"
     return {
         "opened_at": iso(now),
         "agent": proposal.agent,
         "customer_id": proposal.customer_id,
-        "segment": proposal.segment,
+        "segment": segment,
         "case_type": proposal.case_type,
         "action": proposal.action,
         "amount": proposal.amount,
@@ -150,14 +190,18 @@ def budget_json(budget: BudgetState, digits: int) -> dict[str, str]:
     }
 
 
-def opened_payload(proposal: Proposal, evaluation: Evaluation, policy: Policy) -> dict[str, Any]:
-    """What the decision event stores: enough to replay it (SPEC §6)."""
+def opened_payload(proposal: Proposal, evaluation: Evaluation, policy: Policy, *, segment: str | None,
+                   expires_at: str | None) -> dict[str, Any]:  # fmt: skip
+    """What the decision event stores: enough to replay it (SPEC §6) and to check the case
+    row against it (`audit verify`): the segment decided in, and when a hold expires."""
     def money(cents: int) -> str:
         return format_money(cents, policy.digits)
 
     return {
         "customer_id": proposal.customer_id,
-        "segment": proposal.segment,
+        "segment": segment,
+        "expires_at": expires_at,
+        "hold_hours": policy.cosign.hold_hours,
         "case_type": proposal.case_type,
         "facts": facts_as_text(proposal, policy),
         "action": proposal.action,

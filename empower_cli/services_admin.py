@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from importlib import resources
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 from empower_cli.config import POLICY_FILENAME, database_path
 from empower_cli.errors import StoreError
+from empower_cli.governance import applied_json, applied_policy, drift_note, ensure_applied, read_policy_file
 from empower_cli.models import Policy
 from empower_cli.money import format_money
 from empower_cli.store import Store
@@ -18,8 +20,9 @@ def default_policy_text() -> str:
     return resources.files("empower_cli").joinpath("default_policies.toml").read_text("utf-8")
 
 
-def initialise(directory: Path, *, db: Path | None = None) -> dict[str, Any]:
-    """Write the example policy if none is there, then create (or migrate) the database."""
+def initialise(directory: Path, *, now: dt.datetime, db: Path | None = None) -> dict[str, Any]:
+    """Write the example policy if none is there, create (or migrate) the database and, when
+    no policy governs it yet, apply the file (recorded as applied by this OS account)."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -35,17 +38,18 @@ def initialise(directory: Path, *, db: Path | None = None) -> dict[str, Any]:
         except OSError as e:
             raise StoreError(f"{target}: cannot write the policy file ({e.strerror})") from None
         created = True
-    else:
-        # Keeping a policy that every later command refuses would only defer the error.
-        from empower_cli.policy import load_policy
-
-        load_policy(target)
+    # An existing file is checked too: keeping one that cannot be applied only defers the error.
+    file = read_policy_file(target)
     db_path = database_path(db, target)
     with Store(db_path) as store:
         from empower_cli.store_import import rebuild_indexes
 
         rebuilt = rebuild_indexes(store)  # left by an interrupted import, if any
-    return {"policy": str(target), "policy_created": created, "db": str(db_path), "indexes_rebuilt": rebuilt}
+        before = applied_policy(store)
+        applied = ensure_applied(store, file, now=now)  # a new database: this file governs it
+    return {"policy": str(target.resolve()), "policy_created": created, "db": str(db_path.resolve()),
+            "indexes_rebuilt": rebuilt, "policy_applied": before is None, "applied": applied_json(applied),
+            "note": drift_note(target, file, applied)}  # fmt: skip
 
 
 def policy_json(policy: Policy) -> dict[str, Any]:
@@ -67,7 +71,8 @@ def policy_json(policy: Policy) -> dict[str, Any]:
         "budget": {"per_customer": m(b.per_customer), "window_days": b.window_days,
                    "supervisor_may_exceed": b.supervisor_may_exceed, "max_cases": b.max_cases,
                    "segments": {k: m(v) for k, v in b.segments.items()}},
-        "roles": {r.name: {"max_discretion": m(r.max_discretion), "can_approve": r.can_approve}
+        "roles": {r.name: {"max_discretion": m(r.max_discretion), "can_approve": r.can_approve,
+                           "can_import": r.can_import}
                   for r in policy.roles.values()},
         "agents": dict(policy.agents), "default_role": policy.default_role,
         "cosign": {"above": m(policy.cosign.above), "hold_hours": policy.cosign.hold_hours,

@@ -149,9 +149,24 @@ def _m005_deferred_indexes(db: Database) -> None:
     db.execute("CREATE TABLE deferred_indexes (name TEXT PRIMARY KEY, sql TEXT NOT NULL)")
 
 
+def _m006_applied_policies(db: Database) -> None:
+    """The database governs: every policy applied to it, with its full text (SPEC §5a), and
+    the account that imported each imported case (until now only on its event). The first
+    policy is applied by the first command that opens the database (services.governance)."""
+    for statement in (
+        "CREATE TABLE policies (number INTEGER PRIMARY KEY, version TEXT NOT NULL, sha256 TEXT NOT NULL,"
+        " currency TEXT NOT NULL, text TEXT NOT NULL, applied_by TEXT NOT NULL, os_user TEXT NOT NULL,"
+        " applied_at TEXT NOT NULL, note TEXT, seq INTEGER NOT NULL)",
+        "ALTER TABLE cases ADD COLUMN imported_by TEXT",
+        "UPDATE cases SET imported_by = (SELECT actor FROM events WHERE events.case_id = cases.id"
+        " ORDER BY seq LIMIT 1) WHERE imported = 1",
+    ):
+        db.execute(statement)
+
+
 MIGRATIONS: Sequence[Callable[[Database], None]] = (
     _m001_initial, _m002_report_indexes, _m003_exceptions_index, _m004_append_order_indexes,
-    _m005_deferred_indexes,
+    _m005_deferred_indexes, _m006_applied_policies,
 )  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -315,10 +330,46 @@ class Store:
         )  # fmt: skip
         return Head(prev.seq + 1, digest)
 
+    def latest_event(self, kind: str) -> Row | None:
+        return latest_event(self.conn, kind)
+
     def events(self, case_id: int | None = None) -> list[Row]:
         where, params = ("WHERE case_id = ?", (case_id,)) if case_id is not None else ("", ())
         cur = self.conn.execute(f"SELECT * FROM events {where} ORDER BY seq", params)
         return _rows(cur)
+
+    # -- what `audit verify` reads to re-derive the tables from the events ------------
+
+    def case_events_by_case(self) -> Iterator[tuple[int, int, str, str, str, str]]:
+        """(case_id, seq, at, kind, actor, payload) of every case's events, by case then seq
+        (the case_id index holds them in that order: no sort)."""
+        yield from self.conn.execute(
+            "SELECT case_id, seq, at, kind, actor, payload FROM events WHERE case_id IS NOT NULL ORDER BY case_id, seq"
+        )
+
+    def cases_by_id(self) -> Iterator[Row]:
+        cur = self.conn.execute("SELECT * FROM cases ORDER BY id")
+        names = [d[0] for d in cur.description]
+        for values in cur:
+            yield dict(zip(names, values, strict=True))
+
+    def events_of_no_case(self, kind: str) -> list[Row]:
+        return _rows(self.conn.execute("SELECT * FROM events WHERE case_id IS NULL AND kind = ? ORDER BY seq", (kind,)))
+
+    def customers_with_segment(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT customer_id, segment FROM customers WHERE segment IS NOT NULL"))
+
+    def customers_without_case(self) -> list[str]:
+        sql = "SELECT customer_id FROM customers WHERE customer_id NOT IN (SELECT customer_id FROM cases) LIMIT 1000"
+        return [c for (c,) in self.conn.execute(sql)]
+
+    def case_customers_without_row(self) -> list[str]:
+        sql = ("SELECT DISTINCT customer_id FROM cases WHERE customer_id NOT IN (SELECT customer_id FROM customers)"
+               " LIMIT 10")  # fmt: skip
+        return [c for (c,) in self.conn.execute(sql)]
+
+    def policy_rows(self) -> list[Row]:
+        return _rows(self.conn.execute("SELECT * FROM policies ORDER BY number"))
 
     # -- cases ----------------------------------------------------------------------
 
@@ -389,6 +440,51 @@ class Store:
             (customer_id, segment, iso(at)),
         )
 
+    def set_segment(self, customer_id: str, segment: str, at: dt.datetime) -> None:
+        """Put a customer in a segment (a grant: call inside write(), with its event)."""
+        self.conn.execute(
+            "INSERT INTO customers (customer_id, segment, first_seen) VALUES (?, ?, ?) "
+            "ON CONFLICT(customer_id) DO UPDATE SET segment = excluded.segment",
+            (customer_id, segment, iso(at)),
+        )
+
+    def has_events(self) -> bool:
+        return self.conn.execute("SELECT 1 FROM events LIMIT 1").fetchone() is not None
+
+    def has_cases(self) -> bool:
+        return self.conn.execute("SELECT 1 FROM cases LIMIT 1").fetchone() is not None
+
+    # -- applied policies (SPEC §5a) -------------------------------------------------
+
+    def applied_policy(self) -> Row | None:
+        """The policy that governs: the one applied last (None before the first)."""
+        cur = self.conn.execute("SELECT * FROM policies ORDER BY number DESC LIMIT 1")
+        rows = _rows(cur)
+        return rows[0] if rows else None
+
+    def policy_log(self) -> list[Row]:
+        """Every applied policy, oldest first, without its text."""
+        cur = self.conn.execute(
+            "SELECT number, version, sha256, currency, applied_by, os_user, applied_at, note, seq"
+            " FROM policies ORDER BY number"
+        )
+        return _rows(cur)
+
+    def policy_count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM policies").fetchone()[0])
+
+    def record_policy(self, *, number: int, version: str, sha256: str, currency: str, text: str, applied_by: str,
+                      os_user: str, at: dt.datetime, note: str | None, seq: int) -> int:  # fmt: skip
+        """Store an applied policy; call inside write(), after appending its event."""
+        assert self.conn.in_transaction, "record_policy outside a write transaction"
+        cur = self.conn.execute(
+            "INSERT INTO policies (number, version, sha256, currency, text, applied_by, os_user, applied_at, note, seq)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (number, version, sha256, currency, text, applied_by, os_user, iso(at), note, seq),
+        )
+        assert cur.lastrowid is not None
+        return int(cur.lastrowid)
+
     def budget(self, customer_id: str, *, limit: int, window_days: int, now: dt.datetime,
                exclude_case: int | None = None) -> BudgetState:  # fmt: skip
         """Spent (approved inside the window) and held (live pending) for one customer.
@@ -415,12 +511,6 @@ class Store:
 
     # -- the workflow queue (cli/workflow.py) -----------------------------------------
 
-    def opened_by(self, case_id: int) -> str | None:
-        """Who recorded the case: the actor of its first event (its agent, or an importer)."""
-        sql = "SELECT actor FROM events WHERE case_id = ? ORDER BY seq LIMIT 1"
-        row = self.conn.execute(sql, (case_id,)).fetchone()
-        return row[0] if row else None
-
     def waiting_for(self, agent: str, *, can_approve: bool, now: dt.datetime) -> list[Row]:
         """Live pending cases another agent may act on, oldest first: co-signs for anyone,
         supervisor cases only for a role that can approve; never the agent's own cases."""
@@ -433,6 +523,13 @@ class Store:
         )
         return _rows(cur)
 
+
+
+def latest_event(conn: sqlite3.Connection, kind: str) -> Row | None:
+    """The newest event of a kind that belongs to no case (a policy, a segment grant)."""
+    cur = conn.execute("SELECT * FROM events WHERE case_id IS NULL AND kind = ? ORDER BY seq DESC LIMIT 1", (kind,))
+    rows = _rows(cur)
+    return rows[0] if rows else None
 
 
 def _empty(path: Path) -> bool:

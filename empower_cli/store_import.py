@@ -19,7 +19,7 @@ CASE_COLUMNS = (
     "case_type", "action", "amount", "discretionary_amount", "held_amount", "in_policy",
     "status", "expires_at", "settled_at", "escalated", "facts", "rules", "reasons",
     "justification", "reaction", "retained", "cosigner", "supervisor", "objections",
-    "policy_version", "policy_sha256", "today_status", "today_discretionary", "content_hash",
+    "policy_version", "policy_sha256", "today_status", "today_discretionary", "content_hash", "imported_by",
 )  # fmt: skip
 EVENT_COLUMNS = ("seq", "at", "case_id", "kind", "actor", "os_user", "payload", "prev_hash", "hash")
 _INSERT_CASES = f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({', '.join('?' * len(CASE_COLUMNS))})"

@@ -45,10 +45,10 @@ class StepResult:
 def cosign(case_id: int, note: str | None = None, *, policy: Policy, store: Store,
            identity: Identity, now: dt.datetime) -> StepResult:  # fmt: skip
     """A second agent signs on: pending_cosign -> approved, the hold becomes spent."""
-    text = _optional_text(note, field="--note")
+    text = optional_text(note, field="--note")
 
     def apply(case: Row) -> tuple[dict[str, Any], dict[str, Any]]:
-        if _is_own(case, identity, store):
+        if _is_own(case, identity):
             raise SelfCosign()
         _require_state(case, ("pending_cosign",), "co-signed", store)
         # A live case's hold always fits (checked when it was opened); an imported pending
@@ -70,10 +70,10 @@ def object_(case_id: int, reason: str | None, *, policy: Policy, store: Store,
             identity: Identity, now: dt.datetime) -> StepResult:  # fmt: skip
     """A colleague disagrees: the case goes to a supervisor (or, if the policy says
     objections do not escalate, stays waiting for a co-sign with the objection noted)."""
-    text = _required_text(reason, field="--reason", what="say why you object")
+    text = required_text(reason, field="--reason", what="say why you object")
 
     def apply(case: Row) -> tuple[dict[str, Any], dict[str, Any]]:
-        if _is_own(case, identity, store):
+        if _is_own(case, identity):
             raise SelfCosign()
         _require_state(case, ("pending_cosign",), "objected to", store)
         earlier = [e for e in store.events(case["id"]) if e["kind"] == "objected" and e["actor"] == identity.agent]
@@ -90,11 +90,11 @@ def object_(case_id: int, reason: str | None, *, policy: Policy, store: Store,
 def approve(case_id: int, note: str | None, *, policy: Policy, store: Store,
             identity: Identity, now: dt.datetime) -> StepResult:  # fmt: skip
     """A supervisor approves a pending case: the hold becomes spent."""
-    text = _required_text(note, field="--note", what="say why you approve")
+    text = required_text(note, field="--note", what="say why you approve")
     _require_approver(identity, "approve")
 
     def apply(case: Row) -> tuple[dict[str, Any], dict[str, Any]]:
-        if _is_own(case, identity, store):
+        if _is_own(case, identity):
             raise SelfApproval()
         _require_state(case, PENDING, "approved", store)
         amount = case["discretionary_amount"]
@@ -121,11 +121,11 @@ def approve(case_id: int, note: str | None, *, policy: Policy, store: Store,
 def deny(case_id: int, note: str | None, *, policy: Policy, store: Store,
          identity: Identity, now: dt.datetime) -> StepResult:  # fmt: skip
     """A supervisor denies a pending case: its hold is voided."""
-    text = _required_text(note, field="--note", what="say why you deny")
+    text = required_text(note, field="--note", what="say why you deny")
     _require_approver(identity, "deny")
 
     def apply(case: Row) -> tuple[dict[str, Any], dict[str, Any]]:
-        if _is_own(case, identity, store):
+        if _is_own(case, identity):
             raise SelfApproval()
         _require_state(case, PENDING, "denied", store)
         changes = {"status": "denied", "supervisor": identity.agent, "settled_at": iso(now)}
@@ -170,7 +170,7 @@ def queue_for(identity: Identity, *, store: Store, now: dt.datetime) -> list[Que
     rows = store.waiting_for(identity.agent, can_approve=identity.role.can_approve, now=now)
     items = []
     for row in rows:
-        if _is_own(row, identity, store):  # e.g. a pending case this agent imported
+        if _is_own(row, identity):  # e.g. a pending case this agent imported
             continue
         rules = json.loads(row["rules"])
         bent = tuple(r["id"] for r in rules if r["result"] == "bent")
@@ -246,8 +246,14 @@ def _record_expiry(case: Row, *, policy: Policy, store: Store, identity: Identit
     store.append_event(kind="expired", case_id=case["id"], actor=identity.agent, os_user=identity.os_user,
                        payload={"from": case["status"], "status": "expired", "expires_at": case["expires_at"],
                                 "released": _money(policy, case["held_amount"]),
-                                "note": f"hold passed {policy.cosign.hold_hours} h unsettled"},
+                                "note": f"hold passed {_hold_hours(case)} h unsettled"},
                        at=now)  # fmt: skip
+
+
+def _hold_hours(case: Row) -> str:
+    """The hold that applied to this case (the policy may have changed since it was opened)."""
+    held = _parse(case["expires_at"]) - _parse(case["opened_at"])
+    return f"{held.total_seconds() / 3600:g}"
 
 
 def _require_state(case: Row, allowed: tuple[str, ...], verb: str, store: Store) -> None:
@@ -287,13 +293,14 @@ def _last_event(store: Store, case_id: int, kinds: tuple[str, ...]) -> Row | Non
     return matching[-1] if matching else None
 
 
-def _is_own(case: Row, identity: Identity, store: Store) -> bool:
+def _is_own(case: Row, identity: Identity) -> bool:
     """Four eyes: the case's agent, and whoever recorded it (an importer), may not settle it."""
-    return same_person(identity.agent, case["agent"]) or same_person(identity.agent, store.opened_by(case["id"]))
+    return same_person(identity.agent, case["agent"]) or same_person(identity.agent, case["imported_by"])
 
 
 def _budget(case: Row, *, policy: Policy, store: Store, now: dt.datetime, exclude: bool) -> BudgetState:
-    segment = case["segment"] if case["segment"] is not None else store.customer_segment(case["customer_id"])
+    """The customer's budget now, in the segment they have now (without this case's hold)."""
+    segment = store.customer_segment(case["customer_id"])
     return store.budget(case["customer_id"], limit=policy.budget.limit_for(segment),
                         window_days=policy.budget.window_days, now=now,
                         exclude_case=case["id"] if exclude else None)  # fmt: skip
@@ -303,13 +310,13 @@ def _live_hold(case: Row) -> int:
     return int(case["held_amount"]) if case["effective_status"] in PENDING else 0
 
 
-def _required_text(value: str | None, *, field: str, what: str) -> str:
+def required_text(value: str | None, *, field: str, what: str) -> str:
     if value is None or not value.strip():
         raise InvalidInput(field, f"is required: {what}")
     return clean_text(value, field=field)
 
 
-def _optional_text(value: str | None, *, field: str) -> str | None:
+def optional_text(value: str | None, *, field: str) -> str | None:
     if value is None or not value.strip():
         return None
     return clean_text(value, field=field)

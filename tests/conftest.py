@@ -77,3 +77,20 @@ LATE_RETURN = (
     "--action", "refund", "--json",
 )  # fmt: skip
 JUSTIFICATION = "Loyal customer, item unused, receipt at hand"
+
+
+def apply_policy(cli: CliFn, folder: Path, text: str, *, by: str = "carol") -> None:
+    """Rewrite the policy file and make it govern the database, as a supervisor does: the
+    database governs, so a changed file alone changes nothing."""
+    write_policy(folder, text)
+    r = cli("policy", "apply", "--note", "changed for the test", agent=by)
+    assert r.exit_code == 0, r.output
+
+
+def acting_as(cli: CliFn, default_agent: str) -> CliFn:
+    """The same CLI with another default agent (import needs can_approve or can_import)."""
+
+    def run(*args: str, agent: str = default_agent, input: str | None = None) -> Result:
+        return cli(*args, agent=agent, input=input)
+
+    return run

@@ -32,11 +32,13 @@ def new(cli: CliFn, amount: str = "89.90", *extra: str, agent: str = "alice") ->
 
 
 def snapshot(db: Path) -> tuple[list[Any], list[Any], list[Any]]:
+    """Cases, their events and customers (the first use of a database applies its policy:
+    that event belongs to no case)."""
     if not db.exists():
         return [], [], []
     with sqlite3.connect(db) as conn:
         return (conn.execute("SELECT * FROM cases ORDER BY id").fetchall(),
-                conn.execute("SELECT * FROM events ORDER BY seq").fetchall(),
+                conn.execute("SELECT * FROM events WHERE case_id IS NOT NULL ORDER BY seq").fetchall(),
                 conn.execute("SELECT * FROM customers ORDER BY customer_id").fetchall())  # fmt: skip
 
 
@@ -227,12 +229,16 @@ def test_init_writes_a_private_policy_and_creates_the_database(tmp_path: Path) -
     policy = tmp_path / "shop" / "policies.toml"
     assert stat.S_IMODE(policy.stat().st_mode) == 0o644
     db = tmp_path / "shop" / "data" / "empower.db"
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM events").fetchone() == (0,)
+    with sqlite3.connect(db) as conn:  # the file now governs the new database, applied by this account
+        assert conn.execute("SELECT kind, actor FROM events").fetchall() == [("policy_applied", os_account())]
+        assert conn.execute("SELECT text FROM policies").fetchall() == [(policy.read_text(encoding="utf-8"),)]
+    assert "applied policy version 2026.11 as #1" in r.stdout
     assert run("policy", "check", cwd=tmp_path / "shop").exit_code == 0
     again = run("--json", "init", str(tmp_path / "shop"))
     assert again.exit_code == 0, again.output
     assert as_json(again)["policy_created"] is False
+    assert as_json(again)["policy_applied"] is False
+    assert as_json(again)["applied"]["number"] == 1
 
 
 def test_init_refuses_to_keep_an_unsafe_existing_policy(tmp_path: Path) -> None:
@@ -284,7 +290,8 @@ def test_empower_agent_is_ignored_without_identity_override(tmp_path: Path) -> N
     r = open_as(tmp_path, policy, {"EMPOWER_AGENT": "carol", "USER": "mallory", "LOGNAME": "mallory"})
     assert r.exit_code == 0, r.output
     with sqlite3.connect(tmp_path / "e.db") as conn:
-        assert conn.execute("SELECT actor, os_user FROM events").fetchall() == [(os_account(), os_account())]
+        actors = conn.execute("SELECT actor, os_user FROM events WHERE case_id = 1").fetchall()
+        assert actors == [(os_account(), os_account())]
         assert conn.execute("SELECT agent FROM cases").fetchall() == [(os_account(),)]
 
 
@@ -293,7 +300,7 @@ def test_user_and_logname_do_not_change_the_agent(tmp_path: Path) -> None:
     r = open_as(tmp_path, policy, {"USER": "carol", "LOGNAME": "carol"})
     assert r.exit_code == 0, r.output
     with sqlite3.connect(tmp_path / "e.db") as conn:
-        assert conn.execute("SELECT actor FROM events").fetchall() == [(os_account(),)]
+        assert conn.execute("SELECT actor FROM events WHERE case_id = 1").fetchall() == [(os_account(),)]
 
 
 def test_identity_override_records_the_claimed_agent_and_the_real_account(tmp_path: Path) -> None:
@@ -301,7 +308,8 @@ def test_identity_override_records_the_claimed_agent_and_the_real_account(tmp_pa
     r = open_as(tmp_path, policy, {"EMPOWER_AGENT": "carol"})
     assert r.exit_code == 0, r.output
     with sqlite3.connect(tmp_path / "e.db") as conn:
-        assert conn.execute("SELECT actor, os_user FROM events").fetchall() == [("carol", os_account())]
+        actors = conn.execute("SELECT actor, os_user FROM events WHERE case_id = 1").fetchall()
+        assert actors == [("carol", os_account())]
 
 
 def test_an_unknown_login_without_a_default_role_is_refused_with_exit_4(tmp_path: Path) -> None:
@@ -310,8 +318,10 @@ def test_an_unknown_login_without_a_default_role_is_refused_with_exit_4(tmp_path
     assert r.exit_code == 4, r.output
     assert f"login {os_account()!r} has no role" in r.stderr
     assert snapshot(tmp_path / "e.db")[:2] == ([], [])
-    claimed = identity_policy(tmp_path, override=True, default_role=False)
-    r = open_as(tmp_path, claimed, {"EMPOWER_AGENT": "zed"})
+    other = tmp_path / "claimed"
+    other.mkdir()
+    claimed = identity_policy(other, override=True, default_role=False)
+    r = open_as(other, claimed, {"EMPOWER_AGENT": "zed"})
     assert r.exit_code == 4, r.output
     assert "login 'zed' has no role" in r.stderr
 
@@ -456,8 +466,8 @@ def test_an_unknown_segment_is_refused_rather_than_silently_given_the_base_limit
         assert conn.execute("SELECT COUNT(*) FROM cases").fetchone()[0] == 0
 
 
-def test_a_known_segment_gets_its_larger_limit_and_is_remembered(cli: CliFn) -> None:
-    r = cli(*LATE_RETURN, "--amount", "10", "--segment", "vip", "--justification", JUSTIFICATION)
+def test_a_segment_given_by_a_supervisor_gets_its_larger_limit_and_is_remembered(cli: CliFn) -> None:
+    r = cli(*LATE_RETURN, "--amount", "10", "--segment", "vip", "--justification", JUSTIFICATION, agent="carol")
     assert r.exit_code == 0, r.output
     assert as_json(r)["budget"]["limit"] == "5000.00"
     shown = cli("customer", "show", "C-1", "--json")

@@ -11,7 +11,7 @@ from tests.conftest import CliFn, as_json
 from tests.test_import import HEADER, ago, row, write
 
 
-def import_file(cli: CliFn, tmp_path: Path, *rows: str, agent: str = "alice") -> dict[str, object]:
+def import_file(cli: CliFn, tmp_path: Path, *rows: str, agent: str = "carol") -> dict[str, object]:
     path = write(tmp_path, HEADER + "".join(rows))
     r = cli("import", "cases", str(path), "--json", agent=agent)
     assert r.exit_code == 0, r.output
@@ -20,7 +20,7 @@ def import_file(cli: CliFn, tmp_path: Path, *rows: str, agent: str = "alice") ->
 
 def test_whoever_imported_a_pending_case_cannot_cosign_it(cli: CliFn, tmp_path: Path) -> None:
     import_file(cli, tmp_path, row("H-1", agent="bob", amount="150.00", status="pending_cosign", opened=ago(0.1)))
-    r = cli("case", "cosign", "1", agent="alice")
+    r = cli("case", "cosign", "1", agent="carol")
     assert r.exit_code == 4, r.output
     assert cli("case", "cosign", "1", "--json", agent="dave").exit_code == 0
 
@@ -58,7 +58,7 @@ def test_an_imported_hold_beyond_todays_budget_cannot_be_cosigned(cli: CliFn, tm
 
 def test_the_queue_does_not_offer_a_case_to_the_account_that_imported_it(cli: CliFn, tmp_path: Path) -> None:
     import_file(cli, tmp_path, row("H-1", agent="bob", amount="150.00", status="pending_cosign", opened=ago(0.1)))
-    mine = as_json(cli("case", "queue", "--json", agent="alice"))
+    mine = as_json(cli("case", "queue", "--json", agent="carol"))
     theirs = as_json(cli("case", "queue", "--json", agent="dave"))
     assert mine == []
     assert [item["case_id"] for item in theirs] == [1]

@@ -125,10 +125,10 @@ def test_the_oracle_catches_each_kind_of_damage(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:
         conn.execute("DROP TRIGGER events_no_update")
         conn.execute("DROP TRIGGER events_no_delete")
-        conn.execute("UPDATE events SET actor = 'mallory' WHERE seq = 1")
+        conn.execute("UPDATE events SET actor = 'mallory' WHERE case_id = 1 AND kind = 'opened'")
     assert any("hash does not match" in v for v in check())
     with sqlite3.connect(db) as conn:
-        conn.execute("DELETE FROM events WHERE seq = 1")
+        conn.execute("DELETE FROM events WHERE case_id = 1 AND kind = 'opened'")
     assert any("case 1 has no events" in v for v in check())
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE cases SET status = 'approved', discretionary_amount = 999999, settled_at = opened_at")

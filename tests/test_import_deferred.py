@@ -11,9 +11,15 @@ import pytest
 
 from empower_cli import importer, store_import
 from empower_cli.store import Store
-from tests.conftest import CliFn, as_json
+from tests.conftest import CliFn, acting_as, as_json
 from tests.test_import import HEADER, ago, chain_ok, row, write
 from tests.test_import_crash import committed, kill_after_first_chunk
+
+
+@pytest.fixture
+def cli(cli: CliFn) -> CliFn:
+    """Importing is a supervisor's step (can_approve or can_import): these tests act as carol."""
+    return acting_as(cli, "carol")
 
 
 def index_sql(db: Path) -> dict[str, str]:

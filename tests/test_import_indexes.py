@@ -6,14 +6,21 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from sqlite_utils import Database
 
 from empower_cli import audit
 from empower_cli.models import Policy
 from empower_cli.store import MIGRATIONS, SCHEMA_VERSION, Store
 from empower_cli.timeutil import utcnow
-from tests.conftest import CliFn, as_json
+from tests.conftest import CliFn, acting_as, as_json
 from tests.test_import import HEADER, row, write
+
+
+@pytest.fixture
+def cli(cli: CliFn) -> CliFn:
+    """Importing is a supervisor's step (can_approve or can_import): these tests act as carol."""
+    return acting_as(cli, "carol")
 
 
 def version_3_database(path: Path) -> None:

@@ -17,4 +17,5 @@ def test_a_bent_return_within_the_agents_discretion_is_approved_and_spent(cli: C
     assert out["budget"] == {"limit": "2000.00", "spent": "89.90", "held": "0.00", "remaining": "1910.10"}
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT status, discretionary_amount FROM cases").fetchall() == [("approved", 8990)]
-        assert conn.execute("SELECT kind, actor FROM events").fetchall() == [("opened", "alice")]
+        case_events = conn.execute("SELECT kind, actor FROM events WHERE case_id IS NOT NULL").fetchall()
+        assert case_events == [("opened", "alice")]

@@ -28,7 +28,7 @@ CASE_COLUMNS = {
     "action", "amount", "discretionary_amount", "held_amount", "in_policy", "status", "expires_at",
     "settled_at", "escalated", "facts", "rules", "reasons", "justification", "reaction", "retained",
     "cosigner", "supervisor", "objections", "policy_version", "policy_sha256", "today_status",
-    "today_discretionary", "content_hash",
+    "today_discretionary", "content_hash", "imported_by",
 }  # fmt: skip
 EVENT_COLUMNS = {"seq", "at", "case_id", "kind", "actor", "os_user", "payload", "prev_hash", "hash"}
 
@@ -38,9 +38,10 @@ def columns(conn: sqlite3.Connection, table: str) -> set[str]:
 
 
 def counts(db: Path) -> tuple[int, int]:
+    """Cases and their events (a new database's first policy is an event of no case)."""
     with sqlite3.connect(db) as conn:
         return (conn.execute("SELECT COUNT(*) FROM cases").fetchone()[0],
-                conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])  # fmt: skip
+                conn.execute("SELECT COUNT(*) FROM events WHERE case_id IS NOT NULL").fetchone()[0])  # fmt: skip
 
 
 def identity(policy: Policy, agent: str = "alice", role: str = "agent") -> Identity:
@@ -154,7 +155,9 @@ def test_every_event_links_to_the_previous_hash_and_its_hash_recomputes(cli: Cli
     with sqlite3.connect(db_path) as conn:
         conn.row_factory = sqlite3.Row
         events = [dict(row) for row in conn.execute("SELECT * FROM events ORDER BY seq")]
-    assert [e["seq"] for e in events] == [1, 2, 3]
+    # The first use of the database applied its policy (event 1), then three cases.
+    assert [(e["seq"], e["kind"]) for e in events] == [(1, "policy_applied"), (2, "opened"), (3, "opened"),
+                                                        (4, "opened")]
     prev = GENESIS
     for event in events:
         assert event["prev_hash"] == prev
@@ -169,7 +172,9 @@ def test_the_decision_event_stores_what_is_needed_to_replay_it(cli: CliFn, db_pa
     r = cli(*LATE_RETURN, "--amount", "89.90", "--justification", JUSTIFICATION)
     assert r.exit_code == 0, r.output
     with sqlite3.connect(db_path) as conn:
-        kind, actor, os_user, payload = conn.execute("SELECT kind, actor, os_user, payload FROM events").fetchone()
+        kind, actor, os_user, payload = conn.execute(
+            "SELECT kind, actor, os_user, payload FROM events WHERE case_id IS NOT NULL"
+        ).fetchone()
     data = json.loads(payload)
     assert kind == "opened"
     assert actor == "alice"
@@ -320,7 +325,8 @@ def test_a_pending_hold_counts_until_it_expires_then_frees_the_budget(tmp_path: 
 
 def test_the_segment_recorded_for_a_customer_sets_their_limit(tmp_path: Path, policy: Policy) -> None:
     with Store(tmp_path / "e.db") as store:
-        open_case(late_return(segment="vip"), policy=policy, store=store, identity=identity(policy), now=NOW)
+        supervisor = identity(policy, "carol", "supervisor")  # agents cannot claim a segment
+        open_case(late_return(segment="vip"), policy=policy, store=store, identity=supervisor, now=NOW)
         open_case(late_return(), policy=policy, store=store, identity=identity(policy), now=NOW)
         assert store.customer_segment("C-1") == "vip"
         assert customer_budget("C-1", policy=policy, store=store, now=NOW).limit == 500000

@@ -29,7 +29,7 @@ def a_row(policy: Policy, customer: str = "C-1") -> dict[str, Any]:
     role = policy.roles["agent"]
     proposal = propose(inputs, policy=policy, identity=Identity(agent="alice", os_user="alice", role=role))
     evaluation = evaluate(proposal, policy, role=role, budget=BudgetState(limit=200_000), now=NOW)
-    return case_row(proposal, evaluation, policy=policy, now=NOW)
+    return case_row(proposal, evaluation, policy=policy, now=NOW, segment=proposal.segment)
 
 
 def read(db: Path, case_id: int) -> dict[str, Any]:

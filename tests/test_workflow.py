@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliFn, as_json, training_policy_text, write_policy
-from tests.workflow_support import budget, case_row, events, new_case
+from tests.conftest import CliFn, apply_policy, as_json, training_policy_text, write_policy
+from tests.workflow_support import budget, case_row, events, grant_segment, new_case
 
 # -- pending_cosign ---------------------------------------------------------------------
 
@@ -166,7 +166,8 @@ def test_supervisor_may_exceed_lets_the_approval_through_and_says_so(
 
 
 def test_approval_beyond_the_approvers_own_role_limit_is_not_allowed(cli: CliFn, db_path: Path) -> None:
-    cid = new_case(cli, amount="2500.00", customer="V-1", segment="vip")  # vip limit 5000.00
+    grant_segment(cli, "V-1", "vip")
+    cid = new_case(cli, amount="2500.00", customer="V-1")  # vip limit 5000.00
     assert case_row(db_path, cid)["held_amount"] == 250000
     r = cli("case", "approve", str(cid), "--note", "VIP", agent="carol")  # supervisor max 2000.00
     assert r.exit_code == 4, r.output
@@ -245,7 +246,7 @@ def test_a_role_without_can_approve_may_not_approve_or_deny(cli: CliFn, db_path:
 
 def test_an_unknown_login_is_refused_everywhere(cli: CliFn, db_path: Path, tmp_path: Path) -> None:
     cid = new_case(cli)
-    write_policy(tmp_path, training_policy_text().replace('default_role = "agent"', ""))
+    apply_policy(cli, tmp_path, training_policy_text().replace('default_role = "agent"', ""))
     for args in (["queue"], ["cosign", str(cid)], ["object", str(cid), "--reason", "x"],
                  ["approve", str(cid), "--note", "x"], ["deny", str(cid), "--note", "x"],
                  ["outcome", str(cid), "--reaction", "neutral", "--retained"]):  # fmt: skip
@@ -346,7 +347,7 @@ def test_a_pending_case_is_settled_under_its_recorded_evaluation(cli: CliFn, db_
                .replace('version = "2026.11"', 'version = "2026.12"')
                .replace("max = 15, bend_max = 30", "max = 30, bend_max = 60")
                .replace('above = "100.00"', 'above = "500.00"'))  # fmt: skip
-    write_policy(tmp_path, changed)
+    apply_policy(cli, tmp_path, changed)
     r = cli("case", "show", str(cid), "--json")
     assert as_json(r)["policy_changed"] is True
     assert as_json(r)["policy_version"] == "2026.11"

@@ -31,6 +31,12 @@ def new_case(cli: CliFn, *, agent: str = "alice", amount: str = "150.00", custom
     return int(as_json(r)["case_id"])
 
 
+def grant_segment(cli: CliFn, customer: str = "C-1", segment: str = "vip", *, by: str = "carol") -> None:
+    """A supervisor puts the customer in a segment (agents cannot claim one)."""
+    r = cli("customer", "segment", customer, segment, "--note", "Granted for the test", agent=by)
+    assert r.exit_code == 0, r.output
+
+
 def identity(policy: Policy, agent: str) -> Identity:
     role = policy.role_of(agent)
     assert role is not None
@@ -56,10 +62,10 @@ def case_row(db_path: Path, case_id: int) -> dict[str, Any]:
 
 
 def events(db_path: Path, case_id: int | None = None) -> list[tuple[str, str]]:
-    """(kind, actor) of the case's events, in order."""
+    """(kind, actor) of the case's events (of every case's without `case_id`), in order."""
     with sqlite3.connect(db_path) as conn:
         if case_id is None:
-            return conn.execute("SELECT kind, actor FROM events ORDER BY seq").fetchall()
+            return conn.execute("SELECT kind, actor FROM events WHERE case_id IS NOT NULL ORDER BY seq").fetchall()
         return conn.execute("SELECT kind, actor FROM events WHERE case_id = ? ORDER BY seq", (case_id,)).fetchall()
 
 

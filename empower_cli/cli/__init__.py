@@ -20,7 +20,7 @@ from empower_cli.cli.common import DbOption, OneLineErrors, PolicyOption, Settin
 GROUPS: dict[str, tuple[tuple[str, ...], str]] = {
     "case": (("empower_cli.cli.case", "empower_cli.cli.workflow"), "Open, inspect and settle cases."),
     "customer": (("empower_cli.cli.customer",), "Customers and their discretion budgets."),
-    "policy": (("empower_cli.cli.policy_cmd",), "Validate, show and simulate the policy file."),
+    "policy": (("empower_cli.cli.policy_cmd",), "Validate, show, apply and simulate policies."),
     "import": (("empower_cli.cli.import_cmd",), "Bring in historical cases from another system."),
     "audit": (("empower_cli.cli.audit_cmd",), "Supervisor reports and the tamper-evident log check."),
 }
@@ -105,15 +105,22 @@ def init(
     Example: empower init ./shop
     """
     with handle_errors():
-        from empower_cli.cli.common import print_json, settings
+        from empower_cli.cli.common import print_error, print_json, settings
         from empower_cli.services_admin import initialise
+        from empower_cli.timeutil import utcnow
 
-        result = initialise(directory, db=settings(ctx).db)
+        result = initialise(directory, db=settings(ctx).db, now=utcnow())
+        if result["note"]:
+            print_error(result["note"], prefix="note: ")
         if settings(ctx).json or json:
             print_json(result)
         else:
             verb = "wrote" if result["policy_created"] else "kept the existing"
             print(f"{verb} {result['policy']}\ndatabase ready at {result['db']}")
+            applied = result["applied"]
+            if result["policy_applied"]:
+                print(f"applied policy version {applied['policy_version']} as #{applied['number']} "
+                      f"(by {applied['applied_by']}): it governs this database")  # fmt: skip
             if result["indexes_rebuilt"]:
                 print(f"rebuilt {result['indexes_rebuilt']} report indexes left unbuilt by an interrupted import")
 

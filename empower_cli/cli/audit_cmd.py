@@ -192,7 +192,7 @@ def head(ctx: typer.Context, json: JsonOption = False) -> None:
 
     Example: empower audit head >> ~/empower-heads.txt
     """
-    with handle_errors(), session(ctx) as s:
+    with handle_errors(), session(ctx, governed=False) as s:
         top = s.store.head()
         if wants_json(ctx, json):
             print_json({"seq": top.seq, "hash": top.hash, "head": str(top)})
@@ -207,14 +207,16 @@ def verify(
                                       "that must still be in the log.", show_default=False)] = None,
     json: JsonOption = False,
 ) -> None:  # fmt: skip
-    """Recompute the hash chain; exit 6 naming the first event that does not match.
+    """Recompute the hash chain and check the tables against it; exit 6 naming what does not match.
 
-    With --expect, an earlier head must still be in the log with the same hash, so a
-    truncated or rewritten log fails too.
+    Every case row is re-derived from its events, every customer's segment and every applied
+    policy too: a row changed, deleted or added outside empower is named. With --expect, an
+    earlier head must still be in the log with the same hash, so a truncated or rewritten log
+    fails too.
 
     Example: empower audit verify --expect 1042:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
     """
-    with handle_errors(), session(ctx) as s:
+    with handle_errors(), session(ctx, governed=False) as s:
         from empower_cli.audit_verify import parse_head, verify
         from empower_cli.errors import Conflict
 
@@ -223,7 +225,10 @@ def verify(
         if wants_json(ctx, json):
             print_json(result.json())
         else:
-            print(f"checked {result.checked} events; last good head {result.head}")
+            state = result.state
+            tables = (f", {state.cases} cases, {state.customers} customer segments and {state.policies} applied "
+                      "policies against them" if state else "")  # fmt: skip
+            print(f"checked {result.checked} events{tables}; last good head {result.head}")
             if kept is not None and result.ok:
                 print(f"the kept head {kept.seq} is in the log, unchanged")
         if not result.ok:

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from empower_cli.errors import EmpowerError, PolicyError
+from empower_cli.errors import EmpowerError, InvalidPolicy, PolicyError
 
 if TYPE_CHECKING:
     from empower_cli.config import Identity
+    from empower_cli.governance import Applied, PolicyFile
     from empower_cli.models import Policy
     from empower_cli.store import Store
 
@@ -144,13 +145,18 @@ def warn_if_network_filesystem(path: Path) -> None:
 
 @dataclass
 class Session:
-    """The policy, the store and the acting identity of one command run."""
+    """The database, the policy that governs it and the acting identity of one command run.
 
-    policy: Policy
-    policy_path: Path
+    The policy applied to the database governs (SPEC §5a); the policy file only locates the
+    default database, is applied to a new one, and is compared with the applied policy.
+    """
+
+    policy_path: Path | None  # the policy file found or named (None: none, with --db given)
     db_path: Path
     now: dt.datetime
+    writes: bool = True  # False: never create, migrate or apply anything (a dry run)
     _store: Store | None = None
+    _governing: Applied | None = None
 
     @property
     def store(self) -> Store:
@@ -160,6 +166,53 @@ class Session:
             self._store = Store(self.db_path)
             warn_if_network_filesystem(self.db_path)
         return self._store
+
+    @property
+    def applied(self) -> Applied:
+        """The applied policy (applying the file first on a database that has none), saying on
+        stderr when the file on disk differs from it."""
+        if self._governing is None:
+            from empower_cli.governance import drift_note, ensure_applied, read_policy_file
+
+            file, problem = None, None
+            if self.policy_path is not None:
+                try:
+                    file = read_policy_file(self.policy_path)
+                except InvalidPolicy as e:  # missing, unsafe or unreadable: refused (exit 3)
+                    problem = e
+            self._governing = self._applied_read_only(file, problem) if not self.writes else None
+            if self._governing is None:
+                if problem is not None and self.store.latest_event("policy_applied") is None:
+                    raise problem  # nothing governs yet, and the file cannot be applied
+                self._governing = ensure_applied(self.store, file, now=self.now)
+            note = drift_note(self.policy_path, file, self._governing) if self.policy_path is not None else None
+            if note is not None:
+                print_error(note, prefix="note: ")
+        return self._governing
+
+    def _applied_read_only(self, file: PolicyFile | None, problem: InvalidPolicy | None) -> Applied:
+        """The applied policy read without writing; on a database that has none yet (or no
+        database), the valid policy file that would be applied."""
+        from empower_cli.governance import proposed, read_applied
+        from empower_cli.store_import import open_read_only
+
+        conn = open_read_only(self.db_path)
+        try:
+            found = read_applied(conn, self.db_path) if conn is not None and _has_policies(conn) else None
+        finally:
+            if conn is not None:
+                conn.close()
+        if found is not None:
+            return found
+        if file is not None:
+            return proposed(file)
+        if problem is not None:
+            raise problem
+        raise PolicyError(f"{self.db_path}: no policy has been applied to this database and no policy file was found")
+
+    @property
+    def policy(self) -> Policy:
+        return self.applied.policy
 
     def identity(self) -> Identity:
         from empower_cli.config import identify
@@ -171,21 +224,42 @@ class Session:
             self._store.close()
 
 
+def _has_policies(conn: Any) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'policies'").fetchone() is not None
+
+
 @contextmanager
-def session(ctx: typer.Context) -> Iterator[Session]:
-    """Load the policy and locate the database for a command (errors handled by caller)."""
+def session(ctx: typer.Context, *, writes: bool = True, governed: bool = True) -> Iterator[Session]:
+    """Locate the policy file and the database for a command (errors handled by caller).
+
+    `governed`: the command decides or reads under the applied policy, which a new database
+    gets first. `audit head` and `verify` need none: they must work on any log, even one
+    whose policy event was damaged. `writes`: False for a dry run (nothing created or applied).
+    """
     from empower_cli.config import database_path, find_policy
-    from empower_cli.policy import load_policy
     from empower_cli.timeutil import utcnow
 
     opts = settings(ctx)
-    policy_path = find_policy(opts.policy)
-    policy = load_policy(policy_path)
-    s = Session(policy, policy_path, database_path(opts.db, policy_path), utcnow())
     try:
+        policy_path: Path | None = find_policy(opts.policy)
+    except PolicyError:
+        if opts.db is None:
+            raise  # no file and no --db: nowhere to look
+        policy_path = None  # the database alone knows its policy
+    if opts.db is not None:
+        db = opts.db
+    else:
+        assert policy_path is not None
+        db = database_path(None, policy_path)
+    s = Session(policy_path, db, utcnow(), writes=writes)
+    try:
+        if governed:
+            s.applied  # noqa: B018  (the policy file is checked, and a new database governed, before anything else)
+        elif policy_path is not None:
+            from empower_cli.governance import read_policy_file
+
+            with suppress(InvalidPolicy):  # only a missing or unsafe file is refused here
+                read_policy_file(policy_path)
         yield s
     finally:
         s.close()
-
-
-

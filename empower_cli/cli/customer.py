@@ -1,4 +1,4 @@
-"""`empower customer show`: a customer's budget and recent cases."""
+"""`empower customer show|segment`: a customer's budget and recent cases, and segment grants."""
 
 # No `from __future__ import annotations`: Typer reads every command signature with
 # eval() of each string annotation on every start; real objects skip that work.
@@ -51,3 +51,40 @@ def show(
             out.print(cases_table(cases, digits=s.policy.digits))
         else:
             out.print("[dim]no cases recorded for this customer[/]")
+
+
+@app.command("segment")
+def segment(
+    ctx: typer.Context,
+    customer_id: Annotated[str, typer.Argument(help="The customer id.", show_default=False)],
+    name: Annotated[str, typer.Argument(help="A segment of [budget.segments], e.g. vip.", show_default=False)],
+    note: Annotated[str | None, typer.Option("--note", help="Why (required; kept in the log).",
+                                             show_default=False)] = None,
+    json: JsonOption = False,
+) -> None:  # fmt: skip
+    """Put a customer in a budget segment (a role with can_approve); recorded in the log.
+
+    The segment's limit from [budget.segments] applies to the customer's budget from now on;
+    agents cannot claim it with `case new --segment`.
+
+    Example: empower customer segment C-1001 vip --note "Gold card holder since 2019"
+    """
+    with handle_errors(), session(ctx) as s:
+        from empower_cli.services import grant_segment
+
+        result = grant_segment(customer_id, name, note, policy=s.policy, store=s.store, identity=s.identity(),
+                               now=s.now)  # fmt: skip
+        if wants_json(ctx, json):
+            print_json(result)
+            return
+        from empower_cli.render import console, safe
+
+        out = console()
+        who = safe(result["customer_id"])
+        if result["changed"]:
+            was = safe(result["previous"]) if result["previous"] else "no segment"
+            out.print(f"customer {who} is now in segment {safe(result['segment'])} (was {was})")
+        else:
+            out.print(f"customer {who} is already in segment {safe(result['segment'])}; nothing changed")
+        b = result["budget"]
+        out.print(f"budget: limit {b['limit']}, spent {b['spent']}, held {b['held']}, remaining {b['remaining']}")

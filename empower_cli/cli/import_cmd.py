@@ -37,7 +37,7 @@ def cases(
 
     Example: empower import cases history.csv --rejects history.rejects.csv
     """
-    with handle_errors(), session(ctx) as s:
+    with handle_errors(), session(ctx, writes=not dry_run) as s:
         from empower_cli.import_read import detect_format
         from empower_cli.importer import Importer, RejectsFile, default_rejects_path
         from empower_cli.store_import import open_read_only
@@ -45,6 +45,11 @@ def cases(
         form = detect_format(file, fmt)
         as_json = wants_json(ctx, json)
         identity = s.identity()
+        if not identity.role.may_import:
+            from empower_cli.errors import NotAllowed
+
+            raise NotAllowed(f"{identity.agent} ({identity.role.name}) may not import cases; only a role with "
+                             "can_approve or can_import may")  # fmt: skip
         if not file.is_file():
             from empower_cli.errors import NotFound
 

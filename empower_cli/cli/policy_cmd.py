@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from empower_cli.cli.common import JsonOption, handle_errors, print_json, settings, wants_json
+from empower_cli.cli.common import JsonOption, handle_errors, print_json, session, settings, wants_json
 
-app = typer.Typer(help="Validate, show and simulate the policy file.", no_args_is_help=True)
+app = typer.Typer(help="Validate, show, apply and simulate policies.", no_args_is_help=True)
 
 
 @app.command("check")
@@ -50,16 +50,28 @@ def check(
 
 
 @app.command("show")
-def show(ctx: typer.Context, json: JsonOption = False) -> None:
-    """Show the policy in use as tables: budget, roles, actions, case types and rules.
+def show(
+    ctx: typer.Context,
+    applied: Annotated[bool, typer.Option("--applied", help="Show the policy applied to the database instead "
+                                          "of the file.")] = False,
+    json: JsonOption = False,
+) -> None:  # fmt: skip
+    """Show a policy as tables: budget, roles, actions, case types and rules.
 
-    Example: empower policy show
+    Shows the policy file (--policy, or policies.toml here or in a parent); with --applied,
+    the policy applied to the database, which is the one that decides cases.
+
+    Example: empower policy show --applied
     """
     from empower_cli.config import find_policy
-    from empower_cli.policy import load_policy
+    from empower_cli.governance import read_policy_file
 
     with handle_errors():
-        policy = load_policy(find_policy(settings(ctx).policy))
+        if applied:
+            with session(ctx) as s:
+                policy = s.policy
+        else:
+            policy = read_policy_file(find_policy(settings(ctx).policy)).policy
         if wants_json(ctx, json):
             from empower_cli.services_admin import policy_json
 
@@ -68,6 +80,66 @@ def show(ctx: typer.Context, json: JsonOption = False) -> None:
         from empower_cli.render import console, policy_tables
 
         console().print(policy_tables(policy))
+
+
+@app.command("apply")
+def apply(
+    ctx: typer.Context,
+    note: Annotated[str | None, typer.Option("--note", help="Why this policy now (kept in the log).",
+                                             show_default=False)] = None,
+    json: JsonOption = False,
+) -> None:  # fmt: skip
+    """Make the policy file (--policy, or policies.toml) the one that governs the database.
+
+    Only a role with can_approve under the policy applied now may; the full text and its
+    SHA-256 are stored in the database and a policy_applied event joins the hash chain.
+    A different currency is refused while the database holds cases.
+
+    Example: empower policy apply --note "Return window bendable to 45 days from December"
+    """
+    from empower_cli.config import find_policy
+    from empower_cli.governance import apply_policy, read_policy_file
+    from empower_cli.workflow import optional_text
+
+    with handle_errors(), session(ctx) as s:
+        text = optional_text(note, field="--note")
+        file = read_policy_file(find_policy(settings(ctx).policy))
+        governing = s.applied
+        result = apply_policy(file, store=s.store, governing=governing, identity=s.identity(), now=s.now,
+                              note=text)  # fmt: skip
+        if wants_json(ctx, json):
+            print_json(result)
+        elif result["changed"]:
+            print(f"applied {file.path} (version {result['policy_version']}, sha256 {result['policy_sha256'][:12]}…) "
+                  f"as policy #{result['number']}; it governs every case from now on")  # fmt: skip
+        else:
+            print(f"{file.path} is already the applied policy (#{result['number']}, version "
+                  f"{result['policy_version']}); nothing changed")  # fmt: skip
+
+
+@app.command("log")
+def log(ctx: typer.Context, json: JsonOption = False) -> None:
+    """Every policy applied to the database, oldest first: who, when, sha256 and note.
+
+    Example: empower policy log
+    """
+    with handle_errors(), session(ctx) as s:
+        from empower_cli.governance import log_json
+
+        rows = log_json(s.store.policy_log())
+        if wants_json(ctx, json):
+            print_json(rows)
+            return
+        from rich.table import Table
+
+        from empower_cli.render import console, safe
+
+        table = Table("#", "version", "applied at", "by", "sha256", "note", header_style="bold", box=None,
+                      padding=(0, 1))  # fmt: skip
+        for r in rows:
+            table.add_row(str(r["number"]), safe(r["policy_version"]), r["at"][:16] + "Z", safe(r["applied_by"]),
+                          r["policy_sha256"][:12] + "…", safe(r["note"] or ""))  # fmt: skip
+        console().print(table)
 
 
 from empower_cli.cli.simulate_cmd import simulate  # noqa: E402  (lives in its own module)

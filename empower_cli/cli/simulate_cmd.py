@@ -53,7 +53,8 @@ def simulate(
             return
         from empower_cli.render import console
 
-        console().print(render(result, currency=candidate.currency, before=str(s.policy_path), after=str(new_policy)))
+        before = f"the applied policy #{s.applied.number}"
+        console().print(render(result, currency=candidate.currency, before=before, after=str(new_policy)))
 
 
 def _with_progress(run: Callable[[Callable[[int], None] | None], Simulation], s: Session,

@@ -1,0 +1,192 @@
+"""Who governs (SPEC §5a): the policy applied to the database decides every case; a policy
+file only proposes. Applying a policy, the first application, the log, and the file's drift.
+
+The governing policy is read from the newest `policy_applied` event, which holds the full
+text: the `policies` table is a readable copy that `audit verify` checks against the events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from empower_cli.config import Identity, os_account
+from empower_cli.errors import Conflict, InvalidPolicy, NotAllowed, PolicyError, StoreError
+from empower_cli.models import Policy
+from empower_cli.store import Store
+
+POLICY_APPLIED = "policy_applied"
+
+
+@dataclass(frozen=True)
+class PolicyFile:
+    """A policy file as read: its parsed policy and its exact text (the SHA-256 is of its bytes)."""
+
+    path: Path
+    policy: Policy
+    text: str
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One applied policy: its number in the log, the policy, and who applied it when."""
+
+    number: int
+    policy: Policy
+    applied_by: str
+    applied_at: str
+    seq: int
+
+
+def read_policy_file(path: Path) -> PolicyFile:
+    """Read and validate a policy file (exit 3 when unsafe, unreadable or invalid)."""
+    from empower_cli.policy import parse_policy, read_policy_bytes
+
+    data = read_policy_bytes(path)
+    policy = parse_policy(data, str(path))
+    return PolicyFile(path, policy, data.decode("utf-8"))
+
+
+def applied_policy(store: Store) -> Applied | None:
+    """The governing policy, from the newest `policy_applied` event (None before the first)."""
+    return read_applied(store.conn, store.path)
+
+
+def read_applied(conn: sqlite3.Connection, path: Path) -> Applied | None:
+    """`applied_policy` on any connection (a dry run reads through a read-only one)."""
+    from empower_cli.policy import parse_policy
+    from empower_cli.store import latest_event
+
+    event = latest_event(conn, POLICY_APPLIED)
+    if event is None:
+        return None
+    try:
+        payload = json.loads(event["payload"])
+        text: str = payload["text"]
+        data = text.encode("utf-8")
+        intact = hashlib.sha256(data).hexdigest() == payload["policy_sha256"]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        intact = False
+    if not intact:
+        raise StoreError(f"{path}: the applied policy (event {event['seq']}) does not match its SHA-256; the log was "
+                         "changed outside empower (run: empower audit verify)")  # fmt: skip
+    try:
+        policy = parse_policy(data, f"applied policy #{payload['number']}")
+    except InvalidPolicy as e:  # only a newer empower's policy keys could do this
+        raise StoreError(f"{path}: the applied policy #{payload['number']} cannot be read by this "
+                         f"empower ({e}); upgrade empower") from None  # fmt: skip
+    return Applied(payload["number"], policy, event["actor"], event["at"], event["seq"])
+
+
+def proposed(file: PolicyFile) -> Applied:
+    """What would govern a database that has no policy yet: the file (a dry run writes nothing,
+    so it does not apply it)."""
+    return Applied(0, file.policy, "(not applied yet)", "", 0)
+
+
+def ensure_applied(store: Store, file: PolicyFile | None, *, now: dt.datetime) -> Applied:
+    """The governing policy; on a database that has none yet, the file is applied first.
+
+    A new database (no events) takes it from whoever uses it first, recorded as applied by
+    that OS account. A database that already holds history from before policies were applied
+    is migrated only by the account that owns the file: anyone else could otherwise make
+    their own copy of the policy govern it.
+    """
+    found = applied_policy(store)
+    if found is not None:
+        return found
+    if file is None:
+        raise PolicyError(f"{store.path}: no policy has been applied to this database and no policy file was "
+                          "found; run `empower init` or pass --policy PATH")  # fmt: skip
+    account = os_account()
+    with store.write():
+        if store.latest_event(POLICY_APPLIED) is None:  # re-read under the lock: another may have won
+            if store.has_events() and not _owns(store.path):
+                raise NotAllowed(
+                    f"{store.path} holds history but no applied policy yet; its owner must apply the first "
+                    "one (run `empower init` as the account that owns the database file)"
+                )
+            _append(store, file, actor=account, os_user=account, now=now, note="first policy", previous=None)
+    found = applied_policy(store)
+    assert found is not None
+    return found
+
+
+def apply_policy(file: PolicyFile, *, store: Store, governing: Applied, identity: Identity, now: dt.datetime,
+                 note: str | None) -> dict[str, Any]:  # fmt: skip
+    """`empower policy apply`: make the file govern. Only a role with can_approve under the
+    policy applied now may; a currency change is refused while the database holds cases."""
+    if not identity.role.can_approve:
+        raise NotAllowed(f"{identity.agent} ({identity.role.name}) may not apply a policy; only a role with "
+                         "can_approve under the applied policy may")  # fmt: skip
+    current = governing.policy
+    new = file.policy
+    if new.sha256 == current.sha256:
+        return {**applied_json(governing), "previous_sha256": current.sha256, "changed": False}
+    with store.write():
+        latest = store.latest_event(POLICY_APPLIED)
+        if latest is None or latest["seq"] != governing.seq:
+            raise Conflict("another policy was applied meanwhile; check `empower policy log` and run again")
+        if (new.currency, new.digits) != (current.currency, current.digits) and store.has_cases():
+            raise PolicyError(
+                f"{file.path}: currency {new.currency} ({new.digits} minor digits) differs from the applied "
+                f"policy's {current.currency} ({current.digits}); refused while the database holds cases, "
+                "whose amounts are stored in the applied currency's minor units"
+            )
+        _append(store, file, actor=identity.agent, os_user=identity.os_user, now=now, note=note,
+                previous=current.sha256)  # fmt: skip
+    found = applied_policy(store)
+    assert found is not None
+    return {**applied_json(found), "previous_sha256": current.sha256, "changed": True}
+
+
+def applied_json(applied: Applied) -> dict[str, Any]:
+    return {"number": applied.number, "policy_version": applied.policy.version,
+            "policy_sha256": applied.policy.sha256, "applied_by": applied.applied_by,
+            "at": applied.applied_at}  # fmt: skip
+
+
+def drift_note(path: Path, file: PolicyFile | None, governing: Applied) -> str | None:
+    """One line when the policy file on disk is not the one that governs (None when it is);
+    `file` is None when the file does not validate."""
+    if file is not None and file.policy.sha256 == governing.policy.sha256:
+        return None
+    applied = (f"the applied policy (version {governing.policy.version}, #{governing.number}, "
+               f"sha256 {governing.policy.sha256[:12]}…)")  # fmt: skip
+    if file is not None:
+        what = f"{path} (version {file.policy.version}, sha256 {file.policy.sha256[:12]}…) is not {applied}"
+    else:
+        what = f"{path} is not a valid policy (see `empower policy check`) and not {applied}"
+    return f"{what}; deciding under the applied one (a supervisor makes a file govern with: empower policy apply)"
+
+
+def _append(store: Store, file: PolicyFile, *, actor: str, os_user: str, now: dt.datetime, note: str | None,
+            previous: str | None) -> None:  # fmt: skip
+    policy = file.policy
+    number = store.policy_count() + 1
+    payload = {"number": number, "policy_version": policy.version, "policy_sha256": policy.sha256,
+               "previous_sha256": previous, "currency": policy.currency, "source": str(file.path),
+               "note": note, "text": file.text}  # fmt: skip
+    head = store.append_event(kind=POLICY_APPLIED, case_id=None, actor=actor, os_user=os_user, payload=payload, at=now)
+    store.record_policy(number=number, version=policy.version, sha256=policy.sha256, currency=policy.currency,
+                        text=file.text, applied_by=actor, os_user=os_user, at=now, note=note, seq=head.seq)  # fmt: skip
+
+
+def _owns(path: Path) -> bool:
+    try:
+        return path.stat().st_uid == os.getuid()
+    except OSError:
+        return False
+
+
+def log_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"number": r["number"], "policy_version": r["version"], "policy_sha256": r["sha256"],
+             "currency": r["currency"], "applied_by": r["applied_by"], "os_user": r["os_user"],
+             "at": r["applied_at"], "note": r["note"], "seq": r["seq"]} for r in rows]  # fmt: skip
+
