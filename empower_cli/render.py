@@ -85,6 +85,7 @@ def evaluation_panel(ev: Evaluation, policy: Policy, *, title: str = "Evaluation
 
     from empower_cli.money import format_money
     from empower_cli.services import rule_json
+    from empower_cli.verdict_change import budget_effect
 
     digits = policy.digits
     parts: list[RenderableType] = []
@@ -95,9 +96,7 @@ def evaluation_panel(ev: Evaluation, policy: Policy, *, title: str = "Evaluation
     kind = "in policy" if ev.in_policy else "out of policy"
     parts.append(f"\n[bold]{kind}[/]; discretionary amount "
                  f"[bold]{format_money(ev.discretionary_amount, digits)} {policy.currency}[/]")  # fmt: skip
-    effect = (f"holds {format_money(ev.held, digits)}" if ev.held else
-              f"spends {format_money(ev.spent, digits)}" if ev.spent else "does not touch the budget")  # fmt: skip
-    parts.append(f"budget effect: {effect}")
+    parts.append(f"budget effect: {budget_effect(ev, digits)}")
     parts.append("after: " + money_line(ev.budget_after, digits, policy.currency))
     style = STATUS_STYLE.get(ev.status, "")
     parts.append(f"\nverdict: [{style}]{ev.status}[/]")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
+import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +28,33 @@ BENT_RETURN = [
 
 
 @pytest.fixture
-def term(tmp_path: Path) -> Terminal:
-    return Terminal(tmp_path)
+def term(tmp_path: Path) -> Iterator[Terminal]:
+    terminal = Terminal(tmp_path)
+    yield terminal
+    if terminal.child.isalive():  # a failed test must not leave its walk-through running
+        terminal.child.close(force=True)
 
 
 class Terminal:
     """`empower case new` on a pseudo-terminal, against a tmp policy and database."""
 
     def __init__(self, folder: Path) -> None:
+        self.folder = folder
         self.db = folder / "data" / "empower.db"
         env = {k: v for k, v in os.environ.items() if not k.startswith("EMPOWER_")}
         env.update(EMPOWER_POLICY=str(write_policy(folder)), EMPOWER_DB=str(self.db),
                    EMPOWER_AGENT="alice", NO_COLOR="1", TERM="dumb", COLUMNS="200")  # fmt: skip
+        self.env = env
         self.child = pexpect.spawn(sys.executable, ["-m", "empower_cli", "case", "new"], env=env,
                                    cwd=str(folder), encoding="utf-8", timeout=TIMEOUT)  # fmt: skip
+
+    def meanwhile(self, agent: str, *args: str) -> Any:
+        """`empower ARGS --json` as another agent, in its own process, on the same database."""
+        done = subprocess.run([sys.executable, "-m", "empower_cli", *args, "--json"],
+                              env={**self.env, "EMPOWER_AGENT": agent}, cwd=str(self.folder),
+                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
 
     def answer(self, script: Sequence[tuple[str, str]]) -> None:
         """For each (prompt, reply): wait for the prompt text, then type the reply."""
@@ -160,6 +175,7 @@ def test_a_case_above_the_cosign_threshold_tells_the_agent_to_ask_a_colleague(te
     term.answer([("Justification", JUSTIFICATION), ("Customer's reaction", "neutral"),
                  ("Record this case? (y/n)", "y")])  # fmt: skip
     term.see("recorded case 1: pending_cosign")
+    assert "changed" not in (term.child.before or ""), "nothing changed since the preview, so nothing is said"
     term.see("next step: ask a colleague to run: empower case cosign 1")
     code, rest = term.finish()
     assert code == 0, rest
@@ -196,3 +212,78 @@ def test_an_in_policy_case_asks_no_justification_and_declining_records_nothing(t
     code, rest = term.finish()
     assert code == 0, rest
     assert term.cases() == []
+
+
+def spend_meanwhile(term: Terminal, amount: str) -> int:
+    """Bob grants C-1 a goodwill credit beyond his role's limit and Carol, a supervisor, approves it."""
+    opened = term.meanwhile("bob", "case", "new", "--customer", "C-1", "--type", "hotel_complaint",
+                            "--fact", "nights=3", "--action", "goodwill_credit", "--amount", amount,
+                            "--justification", "Flooded room, the whole stay was ruined")  # fmt: skip
+    assert opened["status"] == "pending_supervisor", opened
+    approved = term.meanwhile("carol", "case", "approve", str(opened["case_id"]), "--note", "Fair, the room flooded")
+    assert approved["status"] == "approved", approved
+    return int(opened["case_id"])
+
+
+def confirm_a_150_refund_after(term: Terminal, amount: str) -> str:
+    """Preview a 150.00 refund for C-1 (co-sign), let Bob and Carol spend AMOUNT, then confirm.
+
+    Returns what the terminal showed between the confirmation and the recorded case id,
+    its lines and their wrapping at the terminal's width joined by single spaces.
+    """
+    term.answer([*BENT_RETURN, ("Amount in USD", "150.00")])
+    term.see("remaining 1850.00 USD")
+    term.see("verdict: pending_cosign")
+    term.answer([("Justification", JUSTIFICATION), ("Customer's reaction", "neutral")])
+    term.see("Record this case? (y/n)")
+    spend_meanwhile(term, amount)
+    term.child.sendline("y")
+    term.see("recorded case 2: ")
+    return " ".join((term.child.before or "").split())
+
+
+def budget_remaining(term: Terminal, customer: str) -> int:
+    """Limit minus spent and live holds, read back from the database (cents)."""
+    with sqlite3.connect(term.db) as conn:
+        spent, held = conn.execute(
+            "SELECT COALESCE(SUM(CASE WHEN status = 'approved' THEN discretionary_amount END), 0), "
+            "COALESCE(SUM(CASE WHEN status != 'approved' THEN held_amount END), 0) "
+            "FROM cases WHERE customer_id = ?", (customer,)).fetchone()  # fmt: skip
+    return int(200000 - spent - held)
+
+
+def test_a_budget_spent_by_other_agents_before_confirming_shows_what_changed_in_the_verdict(
+    term: Terminal,
+) -> None:
+    shown = confirm_a_150_refund_after(term, "1950.00")
+    term.see("pending_supervisor")
+    code, rest = term.finish()
+    assert code == 0, rest
+    assert "the customer's budget changed between the preview and recording" in shown
+    assert "another agent may have used it meanwhile" in shown
+    assert ("what changed: status: pending_cosign → pending_supervisor "
+            "budget effect: holds 150.00 → does not touch the budget "
+            "budget spent after: 0.00 → 1950.00 "
+            "budget held after: 150.00 → 0.00 "
+            "remaining budget after: 1850.00 → 50.00 "
+            "- reason: discretion 150.00 is above the co-sign threshold of 100.00: a colleague must co-sign "
+            "+ reason: discretion 150.00 exceeds the customer's remaining budget of 50.00") in shown, shown
+    _, case = term.cases()
+    assert (case["agent"], case["status"], case["held_amount"]) == ("alice", "pending_supervisor", 0)
+    reasons = json.loads(case["reasons"])
+    assert "discretion 150.00 exceeds the customer's remaining budget of 50.00" in reasons
+    assert not any("co-sign threshold" in r for r in reasons)
+    assert budget_remaining(term, "C-1") == 5000
+
+
+def test_a_budget_that_shrank_under_the_same_status_still_shows_the_new_remaining(term: Terminal) -> None:
+    shown = confirm_a_150_refund_after(term, "500.00")
+    term.see("pending_cosign")
+    code, rest = term.finish()
+    assert code == 0, rest
+    assert "the customer's budget changed between the preview and recording" in shown, shown
+    assert shown.endswith("what changed: budget spent after: 0.00 → 500.00 "
+                          "remaining budget after: 1850.00 → 1350.00"), shown  # and nothing else
+    _, case = term.cases()
+    assert (case["agent"], case["status"], case["held_amount"]) == ("alice", "pending_cosign", 15000)
+    assert budget_remaining(term, "C-1") == 135000

@@ -270,12 +270,24 @@ def record(t: Talk, proposal: Proposal, previewed: Evaluation) -> int:
         say_error(t, str(e))
         t.out.print("nothing was recorded")
         return e.exit_code
+    show_changes(t, previewed, decision.evaluation)
     status = decision.evaluation.status
-    if status != previewed.status:
-        t.out.print(f"[yellow]the customer's budget changed meanwhile: the verdict is now {status}[/]")
-        for reason in decision.evaluation.reasons:
-            t.out.print(f"  • {safe(reason)}")
     out = console()
     out.print(f"recorded case [bold]{decision.case_id}[/]: {status}")
     out.print(f"next step: {safe(next_step(decision.case_id, status))}")
     return 0
+
+
+def show_changes(t: Talk, previewed: Evaluation, recorded: Evaluation) -> None:
+    """Before the case id: every way the recorded verdict differs from the one confirmed."""
+    from rich.padding import Padding
+
+    from empower_cli.verdict_change import differences, why_it_changed
+
+    digits = t.s.policy.digits
+    changes = differences(previewed, recorded, digits)
+    if not changes:
+        return
+    t.out.print(f"[yellow]{safe(why_it_changed(previewed, recorded, digits))}; what changed:[/]")
+    for line in changes:
+        t.out.print(Padding(safe(line), (0, 0, 0, 2), expand=False))  # a long reason wraps under itself
