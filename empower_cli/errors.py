@@ -92,3 +92,22 @@ class StoreError(EmpowerError):
     """The database file cannot be used (corrupt, newer schema, read-only): exit 1."""
 
     exit_code = 1
+
+
+class ImportInterrupted(EmpowerError):
+    """Ctrl-C stopped an import (exit 130, as a shell reports SIGINT). The chunks committed
+    before it stay recorded, and a re-run skips them: say how many, never "nothing"."""
+
+    exit_code = 130
+
+    def __init__(self, committed: int, *, dry_run: bool = False) -> None:
+        self.committed = committed
+        if dry_run:
+            message = "interrupted: a dry run, nothing was written"
+        elif committed == 0:
+            message = "interrupted: no rows were committed (re-run the same command to import them)"
+        else:
+            rows = "1 row was" if committed == 1 else f"{committed:,} rows were"
+            message = (f"interrupted: {rows} committed (re-run the same command to import the rest; "
+                       "committed rows are skipped)")  # fmt: skip
+        super().__init__(message)

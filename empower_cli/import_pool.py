@@ -2,17 +2,23 @@
 same RowValidator.prepare on batches of records; results come back in file order.
 
 Only the parent reads the file and writes the database, so line numbers, chunking and
-crash-safety are the same as with no workers. A worker whose parent died (kill -9)
-notices within a second and exits.
+crash-safety are the same as with no workers. Workers never outlive their importer: on
+Linux the kernel kills them when it dies (kill -9 included); elsewhere they notice within
+a quarter of a second. Ctrl-C is the importer's to handle: workers ignore it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import multiprocessing as mp
 import os
-import queue
+import signal
+import sys
+import threading
+import time
 from collections.abc import Generator, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Union
 
 from empower_cli.errors import EmpowerError
@@ -24,6 +30,8 @@ BATCH_ROWS = 1_000
 Reject = tuple[int, str, str, str]  # line, external_id, reason, raw record
 Outcome = Union[Prepared, Reject]  # noqa: UP007  (a runtime alias; `|` needs 3.10 types)
 MIN_BYTES_FOR_WORKERS = 4 * 1024 * 1024  # below this, starting processes costs more than it saves
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+ORPHAN_CHECK_SECONDS = 0.25  # how often a worker checks that its importer is alive (without prctl)
 
 
 def default_workers(size: int) -> int:
@@ -72,14 +80,14 @@ def _batches(records: Iterable[Record]) -> Iterator[list[Wire]]:
 
 
 def _work(tasks: Any, results: Any, policy: Policy, now: dt.datetime, layout: Layout | None, parent: int) -> None:
+    if not _bind_to_parent(parent):
+        return
+    # Exit never waits for the result pipe to drain: with the importer gone nobody reads it,
+    # and a queue's feeder thread blocked on a full pipe would keep this process alive.
+    results.cancel_join_thread()
     validator = RowValidator(policy, now=now)
     while True:
-        try:
-            item = tasks.get(timeout=1.0)
-        except queue.Empty:
-            if os.getppid() != parent:
-                return  # the importer was killed: do not linger
-            continue
+        item = tasks.get()
         if item is None:
             return
         index, batch = item
@@ -88,7 +96,44 @@ def _work(tasks: Any, results: Any, policy: Policy, now: dt.datetime, layout: La
             results.put((index, outcomes, None))
         except Exception as e:  # a bug, not a bad row: report it to the parent
             results.put((index, None, f"{type(e).__name__}: {e}"))
+            results.close()
+            results.join_thread()  # this one message must reach the parent before exit
             return
+
+
+def _bind_to_parent(parent: int) -> bool:
+    """Run first in a new worker: ignore Ctrl-C (the terminal sends it to the whole process
+    group; the importer stops the workers itself) and die with the importer. False when
+    the importer is already gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by the parent across fork
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        # The kernel sends SIGKILL when the parent exits, however it exits (kill -9 too).
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    # Everywhere, prctl or not: a thread that ends the worker once it is orphaned, whatever
+    # the main thread is blocked on (a task half-written by a parent killed mid-write, say).
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+    return os.getppid() == parent  # the parent may have died before prctl took effect
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+    os._exit(0)  # nothing to clean up: the results were for the importer that is gone
+
+
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Hold SIGINT while forking, so that a new worker cannot take Ctrl-C (and print a
+    traceback) before it has set it to be ignored; the parent gets it just after."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _record(wire: Wire, layout: Layout | None) -> Record:
@@ -101,12 +146,18 @@ class _Pool:
         ctx = mp.get_context("fork")  # the policy is shared as it is, nothing to re-load
         self.tasks = ctx.Queue()
         self.results = ctx.Queue()
+        # PR_SET_PDEATHSIG is tied to the thread that forks: this one, which outlives the pool.
         self.procs = [
             ctx.Process(target=_work, args=(self.tasks, self.results, policy, now, layout, os.getpid()), daemon=True)
             for _ in range(workers)
         ]
-        for proc in self.procs:
-            proc.start()
+        try:
+            with _sigint_blocked():
+                for proc in self.procs:
+                    proc.start()
+        except BaseException:
+            self._stop(drained=False)
+            raise
         self.in_flight_limit = 3 * workers  # bounds memory: at most this many batches out
 
     def run(self, records: Iterable[Record]) -> Iterator[Outcome]:
@@ -123,7 +174,7 @@ class _Pool:
                 yield from self._next(waiting, received)
                 received += 1
         finally:
-            self._stop()
+            self._stop(drained=received == sent)
 
     def _next(self, waiting: dict[int, list[Outcome]], index: int) -> list[Outcome]:
         while index not in waiting:
@@ -133,13 +184,20 @@ class _Pool:
             waiting[got] = outcomes
         return waiting.pop(index)
 
-    def _stop(self) -> None:
-        for _ in self.procs:
-            self.tasks.put(None)
+    def _stop(self, *, drained: bool) -> None:
+        """End every worker. After the last result they are asked to finish; stopped early
+        (a failure, Ctrl-C) they are killed: their pending results are not wanted."""
+        if drained:
+            for _ in self.procs:
+                self.tasks.put(None)
+            for proc in self.procs:
+                proc.join(timeout=5)
         for proc in self.procs:
-            proc.join(timeout=5)
             if proc.is_alive():
-                proc.terminate()
+                proc.kill()
                 proc.join()
+        if not drained:
+            # Batches no worker will read may fill the task pipe: exit must not wait for them.
+            self.tasks.cancel_join_thread()
         self.tasks.close()
         self.results.close()

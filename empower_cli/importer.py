@@ -7,23 +7,25 @@ Memory stays flat: one chunk of rows at a time.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import json
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from empower_cli.config import Identity
-from empower_cli.errors import InvalidInput, NotFound
+from empower_cli.errors import ImportInterrupted, InvalidInput, NotFound
 from empower_cli.import_read import CsvReader, Format, JsonlReader
+from empower_cli.import_rejects import RejectsFile
 from empower_cli.import_rows import Prepared
 from empower_cli.models import Policy
-from empower_cli.render import neutralise
-from empower_cli.store import Store
+from empower_cli.store import Head, Store
 from empower_cli.timeutil import iso
 
 CHUNK_ROWS = 10_000
@@ -44,7 +46,7 @@ class Summary:
     format: str = ""
     dry_run: bool = False
     rejects_file: str | None = None
-    note: str | None = None  # for stderr: something the user should do, though nothing was lost
+    notes: list[str] = field(default_factory=list)  # for stderr: to do, though nothing was lost
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -55,48 +57,21 @@ class Summary:
         }  # fmt: skip
 
 
-# -- validating ---------------------------------------------------------------------
-# -- writing ------------------------------------------------------------------------
-
-
-class RejectsFile:
-    """line, external_id, reason, record: one row per rejected record, in line order per chunk.
-    Cells that a spreadsheet would run as a formula are prefixed with ' (as audit CSV is)."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.handle: IO[str] | None = None
-        self.writer: Any = None
-
-    def open(self) -> None:
-        """Called once the header is read: a file refused at once leaves no rejects file."""
-        if self.path is None:
-            return
-        try:
-            self.handle = self.path.open("w", encoding="utf-8", newline="")
-        except OSError as e:
-            raise InvalidInput("--rejects", f"cannot write {self.path} ({e.strerror})") from None
-        self.writer = csv.writer(self.handle)
-        self.writer.writerow(["line", "external_id", "reason", "record"])
-
-    def write(self, rows: list[tuple[int, str, str, str]]) -> None:
-        if self.writer is None or not rows:
-            return
-        rows.sort(key=lambda r: r[0])
-        self.writer.writerows(
-            (line, neutralise(ext), neutralise(reason), neutralise(raw.rstrip("\r\n")))
-            for line, ext, reason, raw in rows
-        )
-        assert self.handle is not None
-        self.handle.flush()
-
-    def close(self) -> None:
-        if self.handle is not None:
-            self.handle.close()
-
-
-def default_rejects_path(path: Path) -> Path:
-    return path.with_name(path.name + ".rejects.csv")
+@contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """Hold Ctrl-C until the block ends, so that a chunk committed is a chunk counted (the
+    interrupted message says how many rows were committed; it must be exact)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread receives signals
+        return
+    pending: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending and callable(previous):
+        previous(signal.SIGINT, None)  # the default handler raises KeyboardInterrupt
 
 
 @dataclass
@@ -116,54 +91,79 @@ class Importer:
     workers: int = 0  # validating processes besides this one (import_pool.default_workers)
 
     def run(self, path: Path, fmt: Format) -> Summary:
-        from empower_cli.import_pool import checked
-        from empower_cli.store_import import SeenIds
-
+        """Import PATH. Ctrl-C raises ImportInterrupted with the rows committed so far; any
+        failure leaves no rejects file (a re-run rejects the same rows again)."""
         started = time.perf_counter()
         self.summary.file, self.summary.format, self.summary.dry_run = str(path), fmt, self.store is None
         try:
-            stream = path.open("rb")
+            with self._open(path) as stream:
+                self._import(stream, path, fmt)
+            with _uninterrupted():  # once in place, the report must be the one named in the summary
+                placed = self.rejects.finish()
+                self.summary.rejects_file = None if placed is None else str(placed)
+        except KeyboardInterrupt:
+            raise ImportInterrupted(self.summary.imported, dry_run=self.store is None) from None
+        finally:
+            self.rejects.discard()  # nothing left to remove once finished
+        self.summary.elapsed = time.perf_counter() - started
+        self.summary.rows_per_second = self.summary.read / self.summary.elapsed if self.summary.elapsed else 0.0
+        return self.summary
+
+    @staticmethod
+    def _open(path: Path) -> IO[bytes]:
+        try:
+            return path.open("rb")
         except FileNotFoundError:
             raise NotFound(f"{path}: no such file") from None
         except OSError as e:
             raise InvalidInput(str(path), f"cannot read the file ({e.strerror})") from None
-        self.seen = SeenIds() if self.store is None else None
-        self._prefix()
-        deferring = False
-        if self.store is not None:
-            from empower_cli.store_import import tune_for_bulk
 
-            deferring = self._defer_indexes(path)
-            tune_for_bulk(self.store, deferred=deferring)
-        with stream:
-            reader: CsvReader | JsonlReader = (CsvReader if fmt == "csv" else JsonlReader)(stream, str(path))
-            self.rejects.open()
-            chunk: list[Prepared] = []
-            bad: list[tuple[int, str, str, str]] = []
-            layout = reader.layout if isinstance(reader, CsvReader) else None
-            outcomes = checked(reader, policy=self.policy, now=self.now, workers=self.workers, layout=layout)
-            try:
-                for outcome in outcomes:
-                    self.summary.read += 1
-                    if isinstance(outcome, Prepared):
-                        chunk.append(outcome)
-                    else:
-                        bad.append(outcome)
-                    if len(chunk) + len(bad) >= self.chunk_rows:
-                        self._flush(chunk, bad, reader.bytes_read)
-                        chunk, bad = [], []
-                self._flush(chunk, bad, reader.bytes_read)
-            finally:
-                outcomes.close()  # stops the workers at once, also when a chunk failed
-                if self.seen is not None:
-                    self.seen.close()
+    def _import(self, stream: IO[bytes], path: Path, fmt: Format) -> None:
+        from empower_cli.import_pool import checked
+        from empower_cli.store_import import SeenIds
+
+        # The header is checked and the rejects file created before anything is written.
+        reader: CsvReader | JsonlReader = (CsvReader if fmt == "csv" else JsonlReader)(stream, str(path))
+        self.rejects.open()
+        self._prefix()
+        deferring = self._prepare_store(path)
+        self.seen = SeenIds() if self.store is None else None
+        layout = reader.layout if isinstance(reader, CsvReader) else None
+        outcomes = checked(reader, policy=self.policy, now=self.now, workers=self.workers, layout=layout)
+        try:
+            self._consume(outcomes, reader)
+        finally:
+            outcomes.close()  # stops the workers at once, also when a chunk failed
+            if self.seen is not None:
+                self.seen.close()
         if deferring:
             # Not in a `finally`: after a failure or Ctrl-C they are built by the next
             # import or `empower init` (the indexes only speed up reports and look-ups).
             self._rebuild_indexes()
-        self.summary.elapsed = time.perf_counter() - started
-        self.summary.rows_per_second = self.summary.read / self.summary.elapsed if self.summary.elapsed else 0.0
-        return self.summary
+
+    def _prepare_store(self, path: Path) -> bool:
+        """Tune the database for a bulk write; True when the report indexes are deferred."""
+        if self.store is None:
+            return False
+        from empower_cli.store_import import tune_for_bulk
+
+        deferring = self._defer_indexes(path)
+        tune_for_bulk(self.store, deferred=deferring)
+        return deferring
+
+    def _consume(self, outcomes: Generator[Any, None, None], reader: CsvReader | JsonlReader) -> None:
+        chunk: list[Prepared] = []
+        bad: list[tuple[int, str, str, str]] = []
+        for outcome in outcomes:
+            self.summary.read += 1
+            if isinstance(outcome, Prepared):
+                chunk.append(outcome)
+            else:
+                bad.append(outcome)
+            if len(chunk) + len(bad) >= self.chunk_rows:
+                self._flush(chunk, bad, reader.bytes_read)
+                chunk, bad = [], []
+        self._flush(chunk, bad, reader.bytes_read)
 
     def _defer_indexes(self, path: Path) -> bool:
         from empower_cli.import_read import estimate_records
@@ -192,7 +192,7 @@ class Importer:
         except (StoreError, DatabaseBusy) as e:
             # Every row is committed: a failure here (a full disk, say) loses nothing.
             why = "the database stayed busy" if isinstance(e, DatabaseBusy) else str(e)
-            self.summary.note = f"the report indexes were not built ({why}); run `empower init` to build them"
+            self.summary.notes.append(f"the report indexes were not built ({why}); run `empower init` to build them")
 
     def _prefix(self) -> None:
         ident = self.identity
@@ -252,27 +252,33 @@ class Importer:
 
         store = self.store
         assert store is not None
-        sha256 = hashlib.sha256
-        with store.write():
-            known = known_external(store.conn, [p.external_id for p in chunk])
-            conflicts: list[tuple[int, str, str, str]] = []
-            fresh = self._classify(chunk, known, conflicts)
-            head = store.head()
-            seq, prev = head.seq, head.hash
-            case_id = next_case_id(store.conn)
-            cases, events = [], []
-            at = iso(self.now)
-            actor, os_user = self.identity.agent, self.identity.os_user
-            for p in fresh:
-                seq += 1
-                payload = p.payload
-                body = f'{self.event_head}{case_id}{self.event_mid}{payload},"seq":{seq}}}'
-                digest = sha256((prev + body).encode("utf-8")).hexdigest()
-                cases.append((case_id, p.external_id, *p.case, p.content_hash, actor))
-                events.append((seq, at, case_id, "imported", actor, os_user, payload, prev, digest))
-                prev = digest
-                case_id += 1
-            write_chunk(store, cases, events, (p.customer for p in fresh))
-        # Counted only once the chunk is committed.
-        self.summary.imported += len(fresh)
+        with ExitStack() as held:
+            with store.write():
+                known = known_external(store.conn, [p.external_id for p in chunk])
+                conflicts: list[tuple[int, str, str, str]] = []
+                fresh = self._classify(chunk, known, conflicts)
+                cases, events = self._chained(fresh, store.head(), next_case_id(store.conn))
+                # From here to the count Ctrl-C waits: the message after it must be exact.
+                held.enter_context(_uninterrupted())
+                write_chunk(store, cases, events, (p.customer for p in fresh))
+            self.summary.imported += len(fresh)  # counted only once the chunk is committed
         bad.extend(conflicts)
+
+    def _chained(self, fresh: list[Prepared], head: Head,
+                 case_id: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:  # fmt: skip
+        """The case rows and their `imported` events, each hash-chained to the one before."""
+        sha256 = hashlib.sha256
+        seq, prev = head.seq, head.hash
+        cases, events = [], []
+        at = iso(self.now)
+        actor, os_user = self.identity.agent, self.identity.os_user
+        for p in fresh:
+            seq += 1
+            payload = p.payload
+            body = f'{self.event_head}{case_id}{self.event_mid}{payload},"seq":{seq}}}'
+            digest = sha256((prev + body).encode("utf-8")).hexdigest()
+            cases.append((case_id, p.external_id, *p.case, p.content_hash, actor))
+            events.append((seq, at, case_id, "imported", actor, os_user, payload, prev, digest))
+            prev = digest
+            case_id += 1
+        return cases, events

@@ -429,7 +429,8 @@ def test_a_progress_bar_shows_on_a_terminal_but_never_in_json(tmp_path: Path, po
 
 def test_worker_processes_record_exactly_what_one_process_records(tmp_path: Path, policy: Any) -> None:
     from empower_cli.config import Identity
-    from empower_cli.importer import Importer, RejectsFile
+    from empower_cli.import_rejects import RejectsFile
+    from empower_cli.importer import Importer
     from empower_cli.store import Store
 
     body = "".join(row(f"M-{i}", customer=f"C-{i % 7}", amount=f"{i % 300}.{i % 100:02d}") for i in range(2500))
@@ -445,6 +446,7 @@ def test_worker_processes_record_exactly_what_one_process_records(tmp_path: Path
         summary = importer.run(path, "csv")
         importer.rejects.close()
         store.close()
+        assert summary.rejects_file == str(tmp_path / f"w{workers}.rejects.csv")
         results.append(((summary.read, summary.imported, summary.rejected), dump(db),
                         (tmp_path / f"w{workers}.rejects.csv").read_text()))  # fmt: skip
     assert results[0][0] == (2502, 2500, 2)

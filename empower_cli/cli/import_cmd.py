@@ -11,6 +11,7 @@ import typer
 from empower_cli.cli.common import JsonOption, handle_errors, print_json, session, wants_json
 
 if TYPE_CHECKING:
+    from empower_cli.cli.common import Session
     from empower_cli.import_read import Format
     from empower_cli.importer import Importer, Summary
 
@@ -28,7 +29,9 @@ def cases(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; write nothing.")] = False,
     rejects: Annotated[
         Path | None,
-        typer.Option("--rejects", help="Where to write rejected rows (default: FILE.rejects.csv).", show_default=False),
+        typer.Option("--rejects", show_default=False,
+                     help="A new file for the rejected rows, never an existing one (default: FILE.rejects.csv, "
+                          "or FILE.rejects-2.csv … when taken). Written only when a row is rejected."),
     ] = None,
     json: JsonOption = False,
 ) -> None:
@@ -37,27 +40,29 @@ def cases(
 
     Example: empower import cases history.csv --rejects history.rejects.csv
     """
-    with handle_errors(), session(ctx, writes=not dry_run) as s:
+    # Not `governed` yet: a --rejects path that would replace a file is refused before the
+    # database is opened (or created); the applied policy is read right after.
+    with handle_errors(), session(ctx, writes=not dry_run, governed=False) as s:
+        from empower_cli.errors import ImportInterrupted
+        from empower_cli.import_pool import default_workers
         from empower_cli.import_read import detect_format
-        from empower_cli.importer import Importer, RejectsFile, default_rejects_path
+        from empower_cli.import_rejects import RejectsFile
+        from empower_cli.importer import Importer
         from empower_cli.store_import import open_read_only
 
         form = detect_format(file, fmt)
         as_json = wants_json(ctx, json)
-        identity = s.identity()
+        if not file.is_file():
+            from empower_cli.errors import NotFound
+
+            raise NotFound(f"{file}: no such file")
+        target = _rejects_target(file, rejects, dry_run=dry_run, s=s)  # before the database is opened
+        identity = s.identity()  # under the applied policy (a new database gets the file first)
         if not identity.role.may_import:
             from empower_cli.errors import NotAllowed
 
             raise NotAllowed(f"{identity.agent} ({identity.role.name}) may not import cases; only a role with "
                              "can_approve or can_import may")  # fmt: skip
-        if not file.is_file():
-            from empower_cli.errors import NotFound
-
-            raise NotFound(f"{file}: no such file")
-        # A dry run writes nothing: no rejects file unless asked for one, no database.
-        target = rejects if (rejects is not None or dry_run) else default_rejects_path(file)
-        from empower_cli.import_pool import default_workers
-
         importer = Importer(policy=s.policy, identity=identity, now=s.now, store=None)
         importer.workers = default_workers(file.stat().st_size)
         if dry_run:
@@ -67,17 +72,37 @@ def cases(
         importer.rejects = RejectsFile(target)
         try:
             summary = _run(importer, file, form, progress=not as_json and sys.stderr.isatty())
+        except KeyboardInterrupt:  # outside the importer's own watch (the progress bar's end)
+            raise ImportInterrupted(importer.summary.imported, dry_run=dry_run) from None
         finally:
             importer.rejects.close()
             if importer.dry_conn is not None:
                 importer.dry_conn.close()
-        summary.rejects_file = str(target) if target is not None else None
+        if rejects is not None and summary.rejects_file not in (None, str(rejects)):
+            summary.notes.append(f"--rejects: {rejects} appeared during the import and was kept; "
+                                 f"the rejected rows are in {summary.rejects_file}")  # fmt: skip
         if as_json:
             print_json(summary.as_json())
         else:
             _print_summary(summary)
-        if summary.note:
-            print(f"note: {summary.note}", file=sys.stderr)
+        for note in summary.notes:
+            print(f"note: {note}", file=sys.stderr)
+
+
+def _rejects_target(file: Path, rejects: Path | None, *, dry_run: bool, s: Session) -> Path | None:
+    """Where the rejects report goes; refuses (exit 2) a path that would replace a file.
+    A dry run writes no report unless asked for one; the default name is numbered when taken."""
+    from empower_cli.import_rejects import check_folder, default_rejects_path, protected_files, refuse_overwrite
+
+    protected = protected_files(input_file=file, database=s.db_path, policy=s.policy_path)
+    if rejects is not None:
+        refuse_overwrite(rejects, protected)
+        return rejects
+    if dry_run:
+        return None
+    target = default_rejects_path(file)
+    check_folder(target)
+    return target
 
 
 def _run(importer: Importer, file: Path, fmt: Format, *, progress: bool) -> Summary:
