@@ -37,9 +37,11 @@ def numbered(path: Path, n: int) -> Path:
     return path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
 
 
-def protected_files(*, input_file: Path, database: Path, policy: Path) -> dict[Path, str]:
+def protected_files(*, input_file: Path, database: Path, policy: Path | None) -> dict[Path, str]:
     """Every file an import's output must never replace, with what to call it."""
-    files = {input_file: "the input file", policy: "the policy file", database: "the database"}
+    files = {input_file: "the input file", database: "the database"}
+    if policy is not None:
+        files[policy] = "the policy file"
     for db in {database, _resolved(database)}:  # SQLite names the WAL after the resolved file
         for suffix, what in DB_COMPANIONS:
             files[Path(f"{db}{suffix}")] = what
