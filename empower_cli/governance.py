@@ -70,7 +70,7 @@ def read_applied(conn: sqlite3.Connection, path: Path) -> Applied | None:
         payload = json.loads(event["payload"])
         text: str = payload["text"]
         data = text.encode("utf-8")
-        intact = hashlib.sha256(data).hexdigest() == payload["policy_sha256"]
+        intact = hashlib.sha256(data).hexdigest() == payload["policy_sha256"] and _chained(conn, event, payload)
     except (ValueError, KeyError, TypeError, AttributeError):
         intact = False
     if not intact:
@@ -82,6 +82,17 @@ def read_applied(conn: sqlite3.Connection, path: Path) -> Applied | None:
         raise StoreError(f"{path}: the applied policy #{payload['number']} cannot be read by this "
                          f"empower ({e}); upgrade empower") from None  # fmt: skip
     return Applied(payload["number"], policy, event["actor"], event["at"], event["seq"])
+
+
+def _chained(conn: sqlite3.Connection, event: dict[str, Any], payload: dict[str, Any]) -> bool:
+    """The policy event still hashes to its own hash, and the next event links to it: an edit
+    in place is refused at once (a whole recomputed chain takes `audit verify --expect`)."""
+    from empower_cli.store import event_hash, next_prev_hash
+
+    if event_hash(event["prev_hash"], {**event, "payload": payload}) != event["hash"]:
+        return False
+    following = next_prev_hash(conn, event["seq"])
+    return following is None or following == event["hash"]
 
 
 def proposed(file: PolicyFile) -> Applied:

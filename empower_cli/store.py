@@ -532,6 +532,12 @@ def latest_event(conn: sqlite3.Connection, kind: str) -> Row | None:
     return rows[0] if rows else None
 
 
+def next_prev_hash(conn: sqlite3.Connection, seq: int) -> str | None:
+    """The prev_hash of the event after `seq` (None when it is the last)."""
+    row = conn.execute("SELECT prev_hash FROM events WHERE seq > ? ORDER BY seq LIMIT 1", (seq,)).fetchone()
+    return row[0] if row else None
+
+
 def _empty(path: Path) -> bool:
     try:
         return path.stat().st_size == 0
