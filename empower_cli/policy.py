@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from empower_cli.errors import InvalidInput, PolicyError
-from empower_cli.evaluate import MAX_TEXT_CHARS
+from empower_cli.evaluate import MAX_TEXT_CHARS, clean_id
 from empower_cli.models import (
     FACT_TYPES,
     RISKS,
@@ -171,6 +171,16 @@ class _Builder:
     def flag(self, raw: Mapping[str, Any], path: KeyPath, key: str, default: bool) -> bool:
         return cast(bool, self.get(raw, path, key, (bool,), "true or false", default))
 
+    def identifier(self, name: str, path: KeyPath) -> bool:
+        """A login or segment name follows the identifier rule of the names typed at the CLI:
+        one that no login or segment typed there could ever match is a problem to report."""
+        try:
+            clean_id(name, field=str(path[-1]))
+        except InvalidInput as e:
+            self.p.add(path, e.problem)
+            return False
+        return True
+
     def money(self, raw: Mapping[str, Any], path: KeyPath, key: str,
               required: bool = False) -> int | None:  # fmt: skip
         if key not in raw:
@@ -238,6 +248,7 @@ class _Builder:
         b = self.table(raw, path, "budget")
         segments: dict[str, int] = {}
         for name, value in self.table(b.get("segments", {}), (*path, "segments"), None).items():
+            self.identifier(name, (*path, "segments", name))
             cents = self.money_value(value, (*path, "segments", name))
             if cents is not None:
                 segments[name] = cents
@@ -283,7 +294,7 @@ class _Builder:
                 continue
             if login == "default_role":
                 default_role = value
-            else:
+            elif self.identifier(login, path):
                 agents[login] = value
         return agents, default_role, override
 

@@ -326,7 +326,10 @@ def test_a_justification_is_required_when_discretion_is_used_or_the_case_escalat
     ("change", "field", "problem"),
     [
         ({"customer_id": ""}, "customer", "is required"),
-        ({"customer_id": "C\x1b[31m"}, "customer", "control character"),
+        ({"customer_id": "C\x1b[31m"}, "customer", "contains U+001B (control character)"),
+        ({"customer_id": "C-5\u2060"}, "customer", "contains U+2060 (WORD JOINER, format character); identifiers"),
+        ({"customer_id": "Ce\u0301"}, "customer", "not in Unicode NFC form (U+0065 U+0301 should be written U+00E9)"),
+        ({"segment": "vip\u200b"}, "segment", "contains U+200B (ZERO WIDTH SPACE, format character)"),
         ({"customer_id": "C" * 201}, "customer", "at most 200"),
         ({"case_type": None}, "type", "is required"),
         ({"case_type": "nope"}, "type", "unknown case type 'nope'"),
