@@ -15,6 +15,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -162,10 +163,15 @@ def test_money_formats_and_parses_back_to_the_same_minor_units(cents: int, digit
 
 
 @given(st.from_regex(r"\A[0-9]{1,13}(\.[0-9]{1,2})?\Z"))
-def test_plain_decimal_text_parses_exactly(text: str) -> None:
+def test_plain_decimal_text_parses_exactly_up_to_the_cap(text: str) -> None:
     whole, _, frac = text.partition(".")
+    exact = int(whole) * 100 + int(frac.ljust(2, "0") or 0)
+    if exact > MAX_MINOR_UNITS:
+        with pytest.raises(InvalidInput, match=r"^amount: at most 100000000\.00, got "):
+            parse_money(text, field="amount")
+        return
     cents = parse_money(text, field="amount")
-    assert cents == int(whole) * 100 + int(frac.ljust(2, "0") or 0)
+    assert cents == exact
     assert format_money(cents) == f"{int(whole)}.{frac.ljust(2, '0')}"
 
 
