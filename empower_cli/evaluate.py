@@ -30,7 +30,7 @@ from empower_cli.money import format_money, parse_money
 from empower_cli.text import identifier_problem
 
 MAX_ID_CHARS = 200
-MAX_TEXT_CHARS = 10_000
+MAX_TEXT_CHARS = 1_000_000  # SPEC §9: real complaint narratives run past 15,000 characters
 TRUE_WORDS = ("true", "yes", "y", "1")
 FALSE_WORDS = ("false", "no", "n", "0")
 _YES_NO_WORDS = TRUE_WORDS + FALSE_WORDS

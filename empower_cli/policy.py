@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from empower_cli.errors import InvalidInput, PolicyError
-from empower_cli.evaluate import MAX_TEXT_CHARS, clean_id
+from empower_cli.evaluate import clean_id
 from empower_cli.models import (
     FACT_TYPES,
     RISKS,
@@ -39,6 +39,9 @@ from empower_cli.policy_locate import KeyPath, Problems, toml_error
 
 MAX_POLICY_BYTES = 1024 * 1024
 MAX_DAYS = 36_500  # windows and holds beyond a century are typos (and overflow dates)
+# A justification may run to evaluate.MAX_TEXT_CHARS (1,000,000); a policy demanding more
+# than this before any discretion is a typo that would block every frontline decision.
+MAX_MIN_JUSTIFICATION_CHARS = 10_000
 
 _KNOWN: dict[str, tuple[str, ...]] = {
     "": ("policy", "budget", "roles", "agents", "cosign", "actions", "case_types"),
@@ -227,7 +230,7 @@ class _Builder:
             currency=currency,
             digits=self.digits,
             min_justification_chars=self.integer(meta, ("policy",), "min_justification_chars", 20,
-                                                 maximum=MAX_TEXT_CHARS)
+                                                 maximum=MAX_MIN_JUSTIFICATION_CHARS)
             or 0,
             budget=self.budget(raw.get("budget")),
             roles=roles,

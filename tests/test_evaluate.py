@@ -362,7 +362,7 @@ def test_a_justification_is_required_when_discretion_is_used_or_the_case_escalat
         ({"amount": "١٢"}, "amount", "at most 2 decimals"),
         ({"segment": " "}, "segment", "is required"),
         ({"reaction": "angry"}, "reaction", "expected one of satisfied, neutral, dissatisfied"),
-        ({"justification": "x" * 10_001}, "justification", "at most 10000"),
+        ({"justification": "x" * 1_000_001}, "justification", "is 1000001 characters long; at most 1000000"),
         ({"justification": "bad\x07bell"}, "justification", "control character"),
     ],
 )  # fmt: skip

@@ -1,14 +1,16 @@
-"""Limits a user meets from the outside (SPEC §9): sums never overflow.
+"""Limits a user meets from the outside (SPEC §9): sums never overflow, real text fits.
 
 - No amount exceeds MAX_MINOR_UNITS, small enough that the supported number of cases
   cannot overflow SQLite's 64-bit SUM: 9,300 imported cases at the largest allowed amount
   leave every report, `customer show` and the next `case new` working and exact.
+- Justifications, notes and reasons of 100,000 characters are stored and shown whole.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ import pytest
 from empower_cli.money import MAX_MINOR_UNITS, MAX_SUPPORTED_CASES, format_money
 from empower_cli.timeutil import utcnow
 from tests.conftest import JUSTIFICATION, CliFn, as_json, training_policy_text, write_policy
-from tests.hardening_support import cli_env, run
+from tests.hardening_support import case_new_args, cli_env, run
 
 IMPORT_COLUMNS = ("external_id", "customer_id", "agent", "opened_at", "case_type", "action", "amount", "status",
                   "discretionary_amount", "justification", "cosigner", "settled_at", "reaction", "retained",
@@ -174,3 +176,125 @@ rules = [{ id = "price-cap", text = "Up to 500.", fact = "price", max = "500.00"
     assert (code, err) == (2, f"error: fact price: at most {CAP}, got 100000000.01\n")
     code, _, err = run([*args, f"price={CAP}"], env)
     assert code == 0, err
+
+
+# -- 3. real text fits ---------------------------------------------------------------------------
+
+NARRATIVE_UNIT = (
+    'Customer wrote: "the kettle (café model, 1.7 l) leaked twice" — naïve Zürich 東京 😀 '
+    "[red]not markup[/] 50% off? \tsee https://example.com/" + "a" * 90 + "\n"
+)
+
+
+def narrative(chars: int = 100_000, tag: str = "") -> str:
+    """A long complaint narrative: mixed scripts, emoji, markup, a tab, an unbroken 110-char
+    URL, and newlines; CHARS characters in all."""
+    text = tag + NARRATIVE_UNIT * (chars // len(NARRATIVE_UNIT) + 1)
+    return text[: chars - 1] + "."
+
+
+def test_the_narratives_fit_one_argv_string() -> None:
+    text = narrative()
+    assert len(text) == 100_000
+    assert len(text.encode("utf-8")) < 128 * 1024 - 1  # Linux's MAX_ARG_STRLEN, with the NUL
+
+
+def shows_whole(stdout: str, text: str) -> bool:
+    return text in stdout
+
+
+def test_a_100000_character_justification_note_and_reason_go_in_by_argv_and_come_back_whole(
+    tmp_path: Path,
+) -> None:
+    policy = write_policy(tmp_path)
+    db = tmp_path / "data" / "empower.db"
+    alice, bob = cli_env(policy, db, agent="alice"), cli_env(policy, db, agent="bob")
+    why, note, reason = narrative(tag="J "), narrative(tag="N "), narrative(tag="R ")
+    code, out, err = run(case_new_args("C-1", "150.00", justification=why), alice)
+    assert code == 0, err
+    cosigned = json.loads(out)["case_id"]
+    code, _, err = run(["case", "cosign", str(cosigned), "--note", note, "--json"], bob)
+    assert code == 0, err
+    code, out, err = run(case_new_args("C-2", "150.00"), alice)
+    assert code == 0, err
+    objected = json.loads(out)["case_id"]
+    code, _, err = run(["case", "object", str(objected), "--reason", reason, "--json"], bob)
+    assert code == 0, err
+
+    # the raw rows
+    assert db_rows(db, "SELECT justification FROM cases WHERE id = ?", cosigned) == [(why,)]
+    payloads = {k: json.loads(p) for k, p in db_rows(db, "SELECT kind, payload FROM events WHERE kind != 'opened'")}
+    assert payloads["cosigned"]["note"] == note
+    assert payloads["objected"]["reason"] == reason
+    # case show --json
+    code, out, err = run(["case", "show", str(cosigned), "--json"], alice)
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["justification"] == why
+    assert [e["payload"].get("note") for e in shown["events"]] == [None, note]
+    code, out, err = run(["case", "show", str(objected), "--json"], alice)
+    assert code == 0, err
+    assert [e["payload"].get("reason") for e in json.loads(out)["events"]] == [None, reason]
+    # case show as a table: every character, nothing cut short with "…"
+    code, out, err = run(["case", "show", str(cosigned)], alice)
+    assert code == 0, err
+    assert shows_whole(out, why)
+    assert shows_whole(out, note)
+    assert "100,000 characters, in full below" in out
+    code, out, err = run(["case", "show", str(objected)], alice)
+    assert code == 0, err
+    assert shows_whole(out, reason)
+
+
+def test_a_justification_of_a_million_characters_is_the_most_accepted(cli: CliFn, db_path: Path) -> None:
+    base = ("case", "new", "--customer", "C-1", "--type", "late_return", "--fact", "days_since_purchase=20",
+            "--fact", "has_receipt=yes", "--action", "refund", "--amount", "40.00", "--json")  # fmt: skip
+    most = narrative(1_000_000)
+    r = cli(*base, "--justification", most + "!")
+    assert r.exit_code == 2, r.output
+    assert r.stderr == "error: justification: is 1000001 characters long; at most 1000000 are allowed\n"
+    r = cli(*base, "--justification", most)
+    assert r.exit_code == 0, r.output
+    assert db_rows(db_path, "SELECT justification FROM cases") == [(most,)]
+
+
+def test_a_100000_character_justification_imports_whole_from_csv_and_jsonl(
+    cli: CliFn, tmp_path: Path, db_path: Path
+) -> None:
+    from_csv, from_jsonl = narrative(tag="CSV "), narrative(tag="JSONL ")
+    summary, rejected = import_csv(cli, tmp_path, [history_row("L-1", justification=from_csv)])
+    assert (summary["imported"], rejected) == (1, [])
+    record: dict[str, Any] = {k: v for k, v in history_row("L-2", justification=from_jsonl).items()
+                              if v and "." not in k}  # fmt: skip
+    record["facts"] = {"days_since_purchase": 20, "has_receipt": True}
+    path = tmp_path / "history.jsonl"
+    path.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    r = cli("import", "cases", str(path), "--json", agent="carol")
+    assert r.exit_code == 0, r.output
+    assert as_json(r)["imported"] == 1
+    stored = dict(db_rows(db_path, "SELECT external_id, justification FROM cases"))
+    assert stored == {"L-1": from_csv, "L-2": from_jsonl}
+    for case_id, text in ((1, from_csv), (2, from_jsonl)):
+        assert as_json(cli("case", "show", str(case_id), "--json"))["justification"] == text
+        table = cli("case", "show", str(case_id))
+        assert table.exit_code == 0, table.output
+        assert shows_whole(table.stdout, text)
+
+
+def test_a_short_justification_stays_in_the_panel(cli: CliFn) -> None:
+    r = cli("case", "new", "--customer", "C-1", "--type", "late_return", "--fact", "days_since_purchase=20",
+            "--fact", "has_receipt=yes", "--action", "refund", "--amount", "40.00",
+            "--justification", JUSTIFICATION, "--json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    shown = cli("case", "show", "1").stdout
+    assert f"│ justification  {JUSTIFICATION}" in shown
+    assert "in full below" not in shown
+
+
+def test_a_policy_may_not_demand_more_than_10000_characters_of_justification(tmp_path: Path) -> None:
+    for chars, code in ((10_000, 0), (10_001, 3)):
+        text = training_policy_text().replace("min_justification_chars = 20", f"min_justification_chars = {chars}")
+        policy = write_policy(tmp_path, text)
+        got, _, err = run(["policy", "check", str(policy)], cli_env(policy, tmp_path / "e.db"))
+        assert got == code, err
+    assert "min_justification_chars: must be at most 10000, got 10001" in err

@@ -122,9 +122,9 @@ def show(ctx: typer.Context, case_id: CaseId, json: JsonOption = False) -> None:
             detail["customer_budget"] = budget_json(budget, s.policy.digits)
             print_json(detail)
             return
-        from empower_cli.render import case_detail, console
+        from empower_cli.render import console, print_case_detail
 
-        console().print(case_detail(case, events, policy=s.policy, budget=budget))
+        print_case_detail(console(), case, events, policy=s.policy, budget=budget)
 
 
 @app.command("list")
