@@ -1,9 +1,11 @@
-"""Limits a user meets from the outside (SPEC §9): sums never overflow, real text fits.
+"""Limits a user meets from the outside (SPEC §9): sums never overflow, real text fits,
+settlements are in the past.
 
 - No amount exceeds MAX_MINOR_UNITS, small enough that the supported number of cases
   cannot overflow SQLite's 64-bit SUM: 9,300 imported cases at the largest allowed amount
   leave every report, `customer show` and the next `case new` working and exact.
 - Justifications, notes and reasons of 100,000 characters are stored and shown whole.
+- An imported settlement after the import's now is a rejected row.
 """
 
 from __future__ import annotations
@@ -298,3 +300,30 @@ def test_a_policy_may_not_demand_more_than_10000_characters_of_justification(tmp
         got, _, err = run(["policy", "check", str(policy)], cli_env(policy, tmp_path / "e.db"))
         assert got == code, err
     assert "min_justification_chars: must be at most 10000, got 10001" in err
+
+
+# -- 4. settlements are in the past -----------------------------------------------------------------
+
+
+def test_an_imported_settlement_after_now_or_before_opening_is_a_rejected_row(
+    cli: CliFn, tmp_path: Path, db_path: Path
+) -> None:
+    tomorrow = (utcnow() + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    rows = [
+        history_row("S-1", customer_id="C-7", opened_at="2019-03-01T10:00:00", settled_at="9999-12-31"),
+        history_row("S-2", customer_id="C-7", opened_at=ago(2), settled_at=tomorrow),
+        history_row("S-3", customer_id="C-7", opened_at="2019-03-01T10:00:00", settled_at="2019-02-01"),
+        history_row("S-4", customer_id="C-7", opened_at=ago(400), settled_at=ago(399)),
+        history_row("S-5", customer_id="C-7", opened_at=ago(5), settled_at=ago(4)),
+    ]
+    summary, rejected = import_csv(cli, tmp_path, rows)
+    assert (summary["imported"], summary["rejected"]) == (2, 3)
+    reasons = {x["external_id"]: x["reason"] for x in rejected}
+    assert reasons["S-1"] == "settled_at: 9999-12-31T00:00:00.000000Z is in the future"
+    assert reasons["S-2"].startswith("settled_at: ")
+    assert reasons["S-2"].endswith(" is in the future")
+    assert reasons["S-3"] == "settled_at: is before opened_at"
+    assert sorted(e for (e,) in db_rows(db_path, "SELECT external_id FROM cases")) == ["S-4", "S-5"]
+    # only S-5 was settled inside the rolling window: the 2019 case does not count for ever
+    budget = as_json(cli("customer", "show", "C-7", "--json"))["budget"]
+    assert budget["spent"] == "80.00"
