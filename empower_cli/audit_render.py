@@ -191,9 +191,7 @@ def _summary(s: Mapping[str, Any], currency: str) -> list[RenderableType]:
     parts: list[RenderableType] = [grid]
     weeks = s.get("weekly_spend") or []
     if weeks:
-        from empower_cli.money import parse_money
-
-        cents = [parse_money(w["spent"], field="spent", digits=_digits(w["spent"])) for w in weeks]
+        cents = [_minor_units(w["spent"]) for w in weeks]
         top = max(range(len(weeks)), key=lambda k: cents[k])
         parts.append(f"\n[bold]discretion spent per week[/] ({weeks[0]['week']} … {weeks[-1]['week']}, "
                      f"{len(weeks)} weeks)")  # fmt: skip
@@ -202,8 +200,10 @@ def _summary(s: Mapping[str, Any], currency: str) -> list[RenderableType]:
     return parts
 
 
-def _digits(money: str) -> int:
-    return len(money.partition(".")[2])
+def _minor_units(money: str) -> int:
+    """A sum as format_money wrote it ("1234.50") back to minor units. Not parse_money: a
+    week's spend is a sum of amounts and may exceed the cap on one amount."""
+    return int(money.replace(".", "", 1))
 
 
 def _agents(rows: Sequence[Mapping[str, Any]]) -> Table:

@@ -27,9 +27,10 @@ from empower_cli.models import (
     Status,
 )
 from empower_cli.money import format_money, parse_money
+from empower_cli.text import identifier_problem
 
 MAX_ID_CHARS = 200
-MAX_TEXT_CHARS = 10_000
+MAX_TEXT_CHARS = 1_000_000  # SPEC §9: real complaint narratives run past 15,000 characters
 TRUE_WORDS = ("true", "yes", "y", "1")
 FALSE_WORDS = ("false", "no", "n", "0")
 _YES_NO_WORDS = TRUE_WORDS + FALSE_WORDS
@@ -57,13 +58,27 @@ def clean_text(value: str, *, field: str, max_chars: int = MAX_TEXT_CHARS,
 
 
 def clean_id(value: str | None, *, field: str) -> str:
-    """An identifier (customer, agent, segment): one line of visible text."""
+    """An identifier (customer, agent, segment, external id): one line of visible text in NFC.
+
+    " C-1", "C-1" + U+2060 and "C-1" must not become three customers with three budgets
+    (or three agents): SPEC §9, the rule in text.identifier_problem.
+    """
     if value is None or not (stripped := value.strip()):
         raise InvalidInput(field, "is required")
     if value != stripped:
-        # " C-1" and "C-1" must not become two customers with two budgets (or two agents).
         raise InvalidInput(field, f"{_show(value)} has leading or trailing spaces")
-    return clean_text(value, field=field, max_chars=MAX_ID_CHARS, single_line=True)
+    if len(value) > MAX_ID_CHARS:
+        raise InvalidInput(field, f"is {len(value)} characters long; at most {MAX_ID_CHARS} are allowed")
+    if value.isascii() and value.isprintable():
+        return value  # the import's hot path: printable ASCII is visible and already NFC
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(field, "is not valid UTF-8 text") from None
+    problem = identifier_problem(value)
+    if problem is not None:
+        raise InvalidInput(field, problem)
+    return value
 
 
 def same_person(a: str | None, b: str | None) -> bool:

@@ -151,6 +151,8 @@ class RowValidator:
             settled = parse_iso(f["settled_at"], field="settled_at")
             if settled < opened:
                 raise InvalidInput("settled_at", "is before opened_at")
+            if settled > self.now:  # it would keep the case in the rolling budget window for ever
+                raise InvalidInput("settled_at", f"{iso(settled)} is in the future")
         given = f.get("discretionary_amount")
         evaluation = evaluate(proposal, policy, role=self.role(agent), budget=self.budget(proposal.segment), now=opened)
         if given is not None:

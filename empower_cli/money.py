@@ -16,7 +16,11 @@ _MINOR_DIGITS = {
     "BHD": 3, "CLP": 0, "IQD": 3, "ISK": 0, "JOD": 3, "JPY": 0, "KRW": 0, "KWD": 3,
     "LYD": 3, "OMR": 3, "PYG": 0, "TND": 3, "UGX": 0, "VND": 0, "XAF": 0, "XOF": 0,
 }  # fmt: skip
-MAX_MINOR_UNITS = 10**15  # far beyond any real discretion; keeps SQLite integers exact
+# The largest amount, in minor units: 100,000,000.00 in a 2-digit currency, far beyond any
+# real discretion. With it, no sum over the supported number of cases leaves SQLite's 64-bit
+# integers (SUM raises "integer overflow" past 2**63 - 1): every report and budget stays exact.
+MAX_MINOR_UNITS = 10**10
+MAX_SUPPORTED_CASES = 900_000_000  # cases per database; MAX_MINOR_UNITS * this < 2**63
 
 
 def minor_digits(currency: str) -> int:
@@ -48,7 +52,7 @@ def parse_money(value: object, *, field: str, digits: int = 2) -> int:
     whole, _, frac = text.partition(".")
     cents = int(whole + frac.ljust(digits, "0"))  # "12.5" -> "1250" when digits is 2
     if cents > MAX_MINOR_UNITS:
-        raise InvalidInput(field, "amount is too large")
+        raise InvalidInput(field, f"at most {format_money(MAX_MINOR_UNITS, digits)}, got {text}")
     return cents
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from empower_cli.errors import InvalidInput, InvalidPolicy, PolicyError
-from empower_cli.evaluate import MAX_TEXT_CHARS
+from empower_cli.evaluate import clean_id
 from empower_cli.models import (
     FACT_TYPES,
     RISKS,
@@ -39,6 +39,9 @@ from empower_cli.policy_locate import KeyPath, Problems, toml_error
 
 MAX_POLICY_BYTES = 1024 * 1024
 MAX_DAYS = 36_500  # windows and holds beyond a century are typos (and overflow dates)
+# A justification may run to evaluate.MAX_TEXT_CHARS (1,000,000); a policy demanding more
+# than this before any discretion is a typo that would block every frontline decision.
+MAX_MIN_JUSTIFICATION_CHARS = 10_000
 
 _KNOWN: dict[str, tuple[str, ...]] = {
     "": ("policy", "budget", "roles", "agents", "cosign", "actions", "case_types"),
@@ -171,6 +174,16 @@ class _Builder:
     def flag(self, raw: Mapping[str, Any], path: KeyPath, key: str, default: bool) -> bool:
         return cast(bool, self.get(raw, path, key, (bool,), "true or false", default))
 
+    def identifier(self, name: str, path: KeyPath) -> bool:
+        """A login or segment name follows the identifier rule of the names typed at the CLI:
+        one that no login or segment typed there could ever match is a problem to report."""
+        try:
+            clean_id(name, field=str(path[-1]))
+        except InvalidInput as e:
+            self.p.add(path, e.problem)
+            return False
+        return True
+
     def money(self, raw: Mapping[str, Any], path: KeyPath, key: str,
               required: bool = False) -> int | None:  # fmt: skip
         if key not in raw:
@@ -217,7 +230,7 @@ class _Builder:
             currency=currency,
             digits=self.digits,
             min_justification_chars=self.integer(meta, ("policy",), "min_justification_chars", 20,
-                                                 maximum=MAX_TEXT_CHARS)
+                                                 maximum=MAX_MIN_JUSTIFICATION_CHARS)
             or 0,
             budget=self.budget(raw.get("budget")),
             roles=roles,
@@ -238,6 +251,7 @@ class _Builder:
         b = self.table(raw, path, "budget")
         segments: dict[str, int] = {}
         for name, value in self.table(b.get("segments", {}), (*path, "segments"), None).items():
+            self.identifier(name, (*path, "segments", name))
             cents = self.money_value(value, (*path, "segments", name))
             if cents is not None:
                 segments[name] = cents
@@ -284,7 +298,7 @@ class _Builder:
                 continue
             if login == "default_role":
                 default_role = value
-            else:
+            elif self.identifier(login, path):
                 agents[login] = value
         return agents, default_role, override
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 # C0/C1 controls (but newline and tab), DEL, and the bidi/zero-width controls.
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 RESULT_STYLE = {"pass": "green", "bent": "yellow", "blocked": "bold red"}
+INLINE_TEXT_CHARS = 60  # longer free text, or text with a line break or tab, is shown below the panel
 STATUS_STYLE = {
     "approved": "bold green", "pending_cosign": "bold yellow", "pending_supervisor": "bold magenta",
     "denied": "bold red", "expired": "dim",
@@ -112,7 +113,7 @@ def case_detail(case: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
                 policy: Policy, budget: BudgetState) -> RenderableType:  # fmt: skip
     from rich.console import Group
     from rich.panel import Panel
-    from rich.table import Table
+    from rich.table import Column, Table
 
     from empower_cli.money import format_money
 
@@ -123,7 +124,7 @@ def case_detail(case: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
     status = case["effective_status"]
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
-    head.add_column()
+    head.add_column(overflow="fold")  # an unbroken run (a long customer id) folds, never "…"
     rows: list[tuple[str, str]] = [
         ("status", f"[{STATUS_STYLE.get(status, '')}]{status}[/]"),
         ("customer", safe(case["customer_id"]) + (f" ({safe(case['segment'])})" if case["segment"] else "")),
@@ -136,7 +137,9 @@ def case_detail(case: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
     ]
     if status in ("pending_cosign", "pending_supervisor"):
         rows.append(("hold", f"{m(case['held_amount'])} until {case['expires_at']}"))
-    for key in ("justification", "cosigner", "supervisor", "reaction"):
+    if case.get("justification"):
+        rows.append(("justification", _inline_or_below(case["justification"])))
+    for key in ("cosigner", "supervisor", "reaction"):
         if case.get(key):
             rows.append((key, safe(case[key])))
     if case.get("retained") is not None:
@@ -152,19 +155,54 @@ def case_detail(case: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
     for key, value in rows:
         head.add_row(key, value)
     facts = json.loads(case["facts"])
-    fact_table = Table("fact", "value", box=None, header_style="bold", pad_edge=False)
+    fact_table = Table("fact", Column("value", overflow="fold"), box=None, header_style="bold", pad_edge=False)
     for name, value in facts.items():
         fact_table.add_row(safe(name), safe(value))
-    history = Table("seq", "at", "event", "by", "details", box=None, header_style="bold", pad_edge=False)
+    history = Table("seq", "at", "event", "by", Column("details", overflow="fold"), box=None, header_style="bold",
+                    pad_edge=False)  # fmt: skip
     for e in events:
         payload = json.loads(e["payload"])
         detail = _event_detail(payload)
-        history.add_row(str(e["seq"]), e["at"][:19], e["kind"], safe(e["actor"]), safe(detail))
+        shown = safe(detail) if e["kind"] in ("opened", "imported") else _inline_or_below(detail)
+        history.add_row(str(e["seq"]), e["at"][:19], e["kind"], safe(e["actor"]), shown)
     parts: list[RenderableType] = [head, "", fact_table, "", rules_table(json.loads(case["rules"]))]
     parts += ["", "[bold]reasons[/]"] + [f"  • {safe(r)}" for r in json.loads(case["reasons"])]
     parts += ["", "[bold]history[/]", history, "",
               "customer budget now: " + money_line(budget, policy.digits, policy.currency)]  # fmt: skip
     return Panel(Group(*parts), title=f"case {case['id']}", expand=False)
+
+
+def print_case_detail(out: Console, case: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
+                      policy: Policy, budget: BudgetState) -> None:  # fmt: skip
+    """`case show`: the panel, then every justification, note or reason too long for it, whole.
+
+    Free text may run to a million characters (evaluate.MAX_TEXT_CHARS): inside a panel rich
+    would wrap it between borders and cut an unbroken run short with "…". Written below it
+    as it was typed (control characters made visible), the terminal wraps it and nothing is lost.
+    """
+    out.print(case_detail(case, events, policy=policy, budget=budget))
+    texts: list[tuple[str, str]] = []
+    if case.get("justification") and not _fits_inline(case["justification"]):
+        texts.append(("justification", case["justification"]))
+    for e in events:
+        detail = _event_detail(json.loads(e["payload"]))
+        if e["kind"] not in ("opened", "imported") and not _fits_inline(detail):
+            texts.append((f"{e['kind']} by {e['actor']}, event {e['seq']}", detail))
+    for heading, text in texts:
+        out.print(f"\n[bold]{safe(heading)}[/] ({len(text):,} characters)")
+        # Written past rich: it would expand tabs and wrap; the text must come out as typed.
+        out.file.write(visible(text) + "\n")
+        out.file.flush()
+
+
+def _fits_inline(text: str) -> bool:
+    return len(text) <= INLINE_TEXT_CHARS and "\n" not in text and "\t" not in text
+
+
+def _inline_or_below(text: str) -> str:
+    if _fits_inline(text):
+        return safe(text)
+    return f"[dim]{len(text):,} characters, in full below[/]"
 
 
 def _event_detail(payload: Mapping[str, Any]) -> str:

@@ -92,13 +92,14 @@ GENEROUS = [("allow_identity_override = false", "allow_identity_override = true"
 
 
 def test_an_agents_own_policy_file_cannot_let_them_cosign_their_own_case(production: Shop) -> None:
-    code, out, err = production(*case_new_args("C-1", "150.00"))
+    code, _out, err = production(*case_new_args("C-1", "150.00"))
     assert code == 0, err
     mine = attacker_file(production, GENEROUS)
     code, _, err = production("case", "cosign", "1", agent="dave", policy=mine)
     assert code == 4, err  # EMPOWER_AGENT is ignored: the applied policy has no identity override
     assert "cannot co-sign" in err
-    assert f"{mine} (version 2026.11" in err and "is not the applied policy" in err  # said, on one line
+    assert f"{mine} (version 2026.11" in err
+    assert "is not the applied policy" in err
     assert production.sql("SELECT status FROM cases") == [("pending_cosign",)]
 
 
@@ -156,7 +157,7 @@ def test_an_agent_cannot_import_an_approved_supervisor_only_case(training: Shop,
         assert code == 4, err
         assert "may not import cases" in err
     assert training.sql("SELECT COUNT(*) FROM cases") == [(0,)]
-    code, out, err = training("import", "cases", str(history), "--json", agent="carol")
+    code, _out, err = training("import", "cases", str(history), "--json", agent="carol")
     assert code == 0, err
     assert training.sql("SELECT imported_by, supervisor FROM cases") == [("carol", "carol")]
 
@@ -173,7 +174,8 @@ def test_an_agent_cannot_claim_a_segment_but_a_supervisor_can_grant_one(training
     code, _, err = training("customer", "segment", "C-5", "vip", "--note", "please", agent="alice")
     assert code == 4, err
     granted = training.json("customer", "segment", "C-5", "vip", "--note", "Gold card since 2019", agent="carol")
-    assert granted["previous"] is None and granted["changed"] is True  # type: ignore[index]
+    assert granted["previous"] is None
+    assert granted["changed"] is True
     assert training.sql("SELECT kind, actor FROM events WHERE kind = 'segment_set'") == [("segment_set", "carol")]
     code, out, err = training(*case_new_args("C-5", "10.00"), "--segment", "vip", agent="alice")
     assert code == 0, err  # naming the segment the customer has changes nothing: allowed
@@ -218,7 +220,8 @@ def test_a_direct_edit_of_the_tables_is_named_by_verify(training: Shop, edit: st
     code, out, err = training("audit", "verify", "--expect", head, "--json")
     assert code == 6, (edit, out, err)
     assert named in json.loads(out)["problem"], out
-    assert err.count("\n") == 1 and named in err
+    assert err.count("\n") == 1
+    assert named in err
 
 
 def test_a_denial_written_in_sqlite3_frees_the_budget_but_verify_says_so(training: Shop) -> None:

@@ -10,6 +10,7 @@ import datetime as dt
 import grp
 import os
 import shutil
+import sqlite3
 import stat
 import subprocess
 import tempfile
@@ -191,3 +192,65 @@ def test_the_first_account_does_not_block_a_second_writer_for_long(accounts: lis
     check_files(shop / "data" / "empower.db")
     check_ledger(shop / "data" / "empower.db", shop)
     print(f"\nshared host: {len(procs)} concurrent writers from two accounts in {time.perf_counter() - started:.1f}s")
+
+
+def test_an_agent_account_cannot_get_past_the_controls_with_its_own_policy_file(accounts: list[str],
+                                                                                shop: Path) -> None:  # fmt: skip
+    """Issue 10 with real identities: emphard_a (an agent) holds a policy file of its own that
+    trusts EMPOWER_AGENT and makes it a supervisor; the database governs, so nothing gives."""
+    from tests.hardening_support import run
+
+    a, b = USERS
+    policy = shop / "policies.toml"
+    policy.write_text(default_policy_text().replace('dave = "senior"', f'dave = "senior"\n{b} = "supervisor"'),
+                      encoding="utf-8")  # fmt: skip
+    shared_data_dir(shop)
+    env = env_for(shop)
+    code, _, err = run(["init", str(shop)], env)  # the shop's owner applies the shop's policy
+    assert code == 0, err
+    code, out, err = run_as(a, accounts, case_new_args("C-1", "150.00"), env, umask=0o002)
+    assert code == 0, err
+    assert '"pending_cosign"' in out
+    own = Path(tempfile.mkdtemp(prefix="empower-mine-", dir="/tmp"))
+    try:
+        mine = own / "policies.toml"
+        mine.write_text(policy.read_text(encoding="utf-8")
+                        .replace("allow_identity_override = false", "allow_identity_override = true")
+                        .replace(f'{b} = "supervisor"', f'{b} = "supervisor"\n{a} = "supervisor"'),
+                        encoding="utf-8")  # fmt: skip
+        os.chmod(own, 0o755)
+        os.chmod(mine, 0o644)
+        os.chown(mine, pwd_uid(a), -1)
+        history = own / "history.csv"
+        history.write_text("external_id,customer_id,agent,opened_at,case_type,action,amount,status,fact.nights\n"
+                           "X-1,C-2,dave,2026-01-05,hotel_complaint,full_stay_refund,1900.00,approved,3\n",
+                           encoding="utf-8")  # fmt: skip
+        os.chmod(history, 0o644)
+        attacks = [
+            ("case", "cosign", "1"),  # as b, claimed through EMPOWER_AGENT
+            ("policy", "apply", "--note", "mine"),
+            ("customer", "segment", "C-1", "vip", "--note", "mine"),
+            ("import", "cases", str(history), "--rejects", str(own / "r.csv")),
+            (*tuple(case_new_args("C-3", "10.00")), "--segment", "vip"),
+        ]
+        for args in attacks:
+            code, _, err = run_as(a, accounts, ["--policy", str(mine), *args], {**env, "EMPOWER_AGENT": b},
+                                  umask=0o002)  # fmt: skip
+            assert code == 4, (args, err)
+            assert "is not the applied policy" in err, (args, err)
+    finally:
+        shutil.rmtree(own, ignore_errors=True)
+    code, out, err = run_as(b, accounts, ["case", "cosign", "1", "--json"], env, umask=0o002)
+    assert code == 0, err  # the real second pair of eyes
+    with sqlite3.connect(shop / "data" / "empower.db") as conn:
+        assert conn.execute("SELECT actor, os_user FROM events WHERE kind = 'cosigned'").fetchall() == [(b, b)]
+        assert conn.execute("SELECT COUNT(*) FROM policies").fetchone() == (1,)
+        assert conn.execute("SELECT COUNT(*) FROM cases").fetchone() == (1,)
+    code, out, err = run(["audit", "verify"], env)
+    assert code == 0, err
+
+
+def pwd_uid(user: str) -> int:
+    import pwd
+
+    return pwd.getpwnam(user).pw_uid

@@ -264,14 +264,14 @@ def test_a_nul_byte_or_undecodable_bytes_reject_only_that_row(cli: CliFn, tmp_pa
 
 
 def test_very_long_fields_are_read_and_overlong_ones_explained(cli: CliFn, tmp_path: Path, db_path: Path) -> None:
-    long_ok = "x" * 9_000 + "\n" + "y" * 900
-    too_long = "z" * 300_000
+    long_ok = "x" * 900_000 + "\n" + "y" * 99_999  # 1,000,000 characters: the most a text may hold
+    too_long = "z" * 1_000_001
     text = HEADER + row("L-1", justification=long_ok) + row("L-2", justification=too_long) + row("L-3")
-    r = cli("import", "cases", str(write(tmp_path, text)), "--json")
+    r = cli("import", "cases", str(write(tmp_path, text)), "--json", agent="carol")
     assert r.exit_code == 0, r.output
     bad = rejects(tmp_path / "history.csv.rejects.csv")
     assert [(b["line"], b["external_id"]) for b in bad] == [("4", "L-2")]
-    assert bad[0]["reason"].startswith("justification:")
+    assert bad[0]["reason"] == "justification: is 1000001 characters long; at most 1000000 are allowed"
     assert [c["justification"] for c in cases(db_path) if c["external_id"] == "L-1"] == [long_ok]
     assert {c["external_id"] for c in cases(db_path)} == {"L-1", "L-3"}
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import unicodedata
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -23,7 +24,12 @@ NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)
 # Any text the validation accepts: quotes, backslashes, emoji, U+2028... but no control
 # characters or surrogates (those rows are refused).
 visible = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30)
-identifier = visible.map(str.strip).filter(bool)
+# Any identifier it accepts: visible, in NFC, without invisible or unassigned characters.
+identifier = (
+    st.text(st.characters(blacklist_categories=("Cs", "Cc", "Cf", "Co", "Cn", "Zl", "Zp")), min_size=1, max_size=30)
+    .map(lambda s: unicodedata.normalize("NFC", s).strip())
+    .filter(bool)
+)
 multi_line = st.text(st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from("\n\t"), max_size=60)
 
 

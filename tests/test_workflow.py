@@ -274,7 +274,7 @@ def test_an_unknown_case_is_not_found(cli: CliFn, db_path: Path, args: list[str]
     "args",
     [["object", "{id}"], ["object", "{id}", "--reason", "   "], ["object", "{id}", "--reason", "bad\x1b[2Jtext"],
      ["approve", "{id}"], ["approve", "{id}", "--note", ""], ["deny", "{id}"],
-     ["cosign", "{id}", "--note", "x" * 10_001],
+     ["cosign", "{id}", "--note", "x" * 1_000_001],
      ["outcome", "{id}", "--reaction", "happy", "--retained"], ["outcome", "{id}", "--reaction", "neutral"],
      ["outcome", "{id}", "--retained"], ["outcome", "{id}", "--reaction", "neutral", "--retained", "--lost"],
      ["approve", "abc", "--note", "x"]],

@@ -122,9 +122,9 @@ def show(ctx: typer.Context, case_id: CaseId, json: JsonOption = False) -> None:
             detail["customer_budget"] = budget_json(budget, s.policy.digits)
             print_json(detail)
             return
-        from empower_cli.render import case_detail, console
+        from empower_cli.render import console, print_case_detail
 
-        console().print(case_detail(case, events, policy=s.policy, budget=budget))
+        print_case_detail(console(), case, events, policy=s.policy, budget=budget)
 
 
 @app.command("list")
@@ -170,10 +170,12 @@ def list_cases(
 
 
 def _filter(value: str | None, field: str) -> str | None:
-    """A filter value must be storable text too (a lone surrogate from argv bytes is refused)."""
-    from empower_cli.evaluate import MAX_ID_CHARS, clean_text
+    """A customer or agent filter follows the identifier rule: a value no identifier can hold
+    (an invisible character, not NFC, a lone surrogate from argv bytes) is refused, not
+    answered with an empty list that looks like "no cases"."""
+    from empower_cli.evaluate import clean_id
 
-    return None if value is None else clean_text(value, field=field, max_chars=MAX_ID_CHARS, single_line=True)
+    return None if value is None else clean_id(value, field=field)
 
 
 def case_summary_json(case: dict[str, Any], digits: int) -> dict[str, Any]:

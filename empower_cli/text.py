@@ -1,0 +1,68 @@
+"""The identifier rule of SPEC §9: one customer, one identifier, one budget.
+
+Pure: which characters an identifier may hold, and the one-line reason when it holds another.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+# Characters that print as nothing, or break lines, or mean nothing (yet): two identifiers
+# differing only in one of them look the same to a person and are two keys to SQLite.
+REFUSED_CATEGORIES = {
+    "Cc": "control character",
+    "Cf": "format character",
+    "Co": "private-use character",
+    "Cn": "unassigned code point",
+    "Zl": "line separator",
+    "Zp": "paragraph separator",
+}
+_MAX_SHOWN = 8  # code points shown in a message about a non-NFC sequence
+
+
+def identifier_problem(value: str) -> str | None:
+    """Why VALUE may not be an identifier, or None when it may (its length and its spaces
+    are the caller's). The caller skips this for printable ASCII, which always passes."""
+    for char in value:
+        kind = REFUSED_CATEGORIES.get(unicodedata.category(char))
+        if kind is not None:
+            name = unicodedata.name(char, "")
+            described = kind if not name or name.lower() == kind else f"{name}, {kind}"
+            return (f"contains {_code(char)} ({described}); "
+                    "identifiers may not hold invisible or control characters")  # fmt: skip
+    if not unicodedata.is_normalized("NFC", value):
+        written, nfc = _first_unnormalized(value)
+        return (f"is not in Unicode NFC form ({_codes(written)} should be written {_codes(nfc)}); "
+                "write identifiers in NFC (composed) form so that one name is one identifier")  # fmt: skip
+    return None
+
+
+def _first_unnormalized(value: str) -> tuple[str, str]:
+    """The first stretch of VALUE that NFC changes, and what NFC makes of it: from the
+    starter before the first change, through the combining marks after it, widened one
+    character at a time where NFC composes across starters (Hangul jamo)."""
+    nfc = unicodedata.normalize("NFC", value)
+    first = next((i for i, (a, b) in enumerate(zip(value, nfc, strict=False)) if a != b),
+                 min(len(value), len(nfc)))
+    start = min(first, len(value) - 1)
+    while start > 0 and unicodedata.combining(value[start]):
+        start -= 1
+    end = start + 1
+    while end <= len(value):
+        while end < len(value) and unicodedata.combining(value[end]):
+            end += 1
+        piece = value[start:end]
+        fixed = unicodedata.normalize("NFC", piece)
+        if fixed != piece:
+            return piece, fixed
+        end += 1
+    return value[start:], nfc[start:]  # not reached for a value that is not NFC
+
+
+def _code(char: str) -> str:
+    return f"U+{ord(char):04X}"
+
+
+def _codes(text: str) -> str:
+    shown = " ".join(_code(c) for c in text[:_MAX_SHOWN])
+    return shown + (" …" if len(text) > _MAX_SHOWN else "")
