@@ -14,6 +14,7 @@ import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,7 @@ class Shop:
         env = cli_env(policy or self.policy, self.db, agent=agent)
         return run(list(args), env)
 
-    def json(self, *args: str, agent: str = "alice") -> object:
+    def json(self, *args: str, agent: str = "alice") -> Any:
         code, out, err = self(*args, "--json", agent=agent)
         assert code == 0, err
         return json.loads(out)
@@ -111,12 +112,12 @@ def test_an_agents_own_policy_file_cannot_raise_the_budget_or_their_limit(produc
     decided = json.loads(out)
     assert decided["status"] == "pending_supervisor"  # beyond the budget and the agent role's 200.00
     assert decided["budget"] == {"limit": "2000.00", "spent": "0.00", "held": "0.00", "remaining": "2000.00"}
-    applied = production.json("policy", "log")[0]  # type: ignore[index]
+    applied = production.json("policy", "log")[0]
     shown = production.json("case", "show", "1")
-    assert shown["policy_sha256"] == applied["policy_sha256"]  # type: ignore[index]
-    assert shown["policy_changed"] is False  # type: ignore[index]
+    assert shown["policy_sha256"] == applied["policy_sha256"]
+    assert shown["policy_changed"] is False
     customer = production.json("customer", "show", "C-1")
-    assert customer["budget"]["limit"] == "2000.00"  # type: ignore[index]
+    assert customer["budget"]["limit"] == "2000.00"
 
 
 def test_an_agent_cannot_apply_a_policy_even_one_that_makes_them_a_supervisor(training: Shop) -> None:
@@ -140,7 +141,7 @@ def test_a_currency_change_is_refused_while_the_database_holds_cases(training: S
     assert code == 3, err
     assert "currency KWD (3 minor digits) differs" in err
     assert training.sql("SELECT currency FROM policies") == [("USD",)]
-    assert training.json("customer", "show", "C-1")["budget"]["spent"] == "50.00"  # type: ignore[index]
+    assert training.json("customer", "show", "C-1")["budget"]["spent"] == "50.00"
 
 
 # -- 2. import as a supervisor -----------------------------------------------------------------
@@ -170,7 +171,7 @@ def test_an_agent_cannot_claim_a_segment_but_a_supervisor_can_grant_one(training
     assert code == 4, err
     assert "only a role with can_approve may put them in 'vip'" in err
     assert training.sql("SELECT COUNT(*) FROM cases") == [(0,)]
-    assert training.json("customer", "show", "C-5")["budget"]["limit"] == "2000.00"  # type: ignore[index]
+    assert training.json("customer", "show", "C-5")["budget"]["limit"] == "2000.00"
     code, _, err = training("customer", "segment", "C-5", "vip", "--note", "please", agent="alice")
     assert code == 4, err
     granted = training.json("customer", "segment", "C-5", "vip", "--note", "Gold card since 2019", agent="carol")
@@ -226,10 +227,10 @@ def test_a_direct_edit_of_the_tables_is_named_by_verify(training: Shop, edit: st
 
 def test_a_denial_written_in_sqlite3_frees_the_budget_but_verify_says_so(training: Shop) -> None:
     assert training(*case_new_args("C-1", "1900.00"))[0] == 0  # to a supervisor, held
-    before = training.json("customer", "show", "C-1")["budget"]  # type: ignore[index]
+    before = training.json("customer", "show", "C-1")["budget"]
     assert before["held"] == "1900.00"
     sqlite3_shell(training.db, "UPDATE cases SET status = 'denied', settled_at = opened_at WHERE id = 1;")
-    assert training.json("customer", "show", "C-1")["budget"]["held"] == "0.00"  # type: ignore[index]
+    assert training.json("customer", "show", "C-1")["budget"]["held"] == "0.00"
     code, _, err = training("audit", "verify")
     assert code == 6
     assert "case 1: status is 'denied' in the table but 'pending_supervisor' by its events" in err
