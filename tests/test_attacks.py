@@ -255,3 +255,39 @@ def test_a_policy_event_edited_in_place_is_refused_by_every_command(training: Sh
     assert "does not match its SHA-256" in err
     code, _, err = training("audit", "verify")
     assert code == 6, err
+
+
+# -- the first policy of a database that already holds history ----------------------------------
+
+
+def test_a_database_with_history_gets_its_first_policy_only_from_its_owner(training: Shop) -> None:
+    """A database from before policies were applied (schema 5 and older): whoever opens it
+    first would otherwise make their own file govern it."""
+    import datetime as dt
+
+    from empower_cli.config import Identity
+    from empower_cli.policy import load_policy
+    from empower_cli.services import CaseInput, open_case
+    from empower_cli.store import Store
+
+    policy = load_policy(training.policy)
+    with Store(training.db) as store:  # history recorded without an applied policy, as before schema 6
+        inputs = CaseInput(customer_id="C-1", case_type="hotel_complaint", facts={"nights": "2"},
+                           action="goodwill_credit", amount="20.00", justification=JUSTIFY)  # fmt: skip
+        open_case(inputs, policy=policy, store=store, identity=Identity("alice", "alice", policy.roles["agent"]),
+                  now=dt.datetime.now(dt.timezone.utc))  # fmt: skip
+    if os.geteuid() != 0:
+        pytest.skip("handing the database file to another account needs root")
+    owner = os.stat(training.db).st_uid
+    os.chown(training.db, 65534, -1)  # nobody's: this account is no longer its owner
+    try:
+        code, _, err = training("case", "list")
+        assert code == 4, err
+        assert "its owner must apply the first one" in err
+        assert training.sql("SELECT COUNT(*) FROM policies") == [(0,)]
+    finally:
+        os.chown(training.db, owner, -1)
+    code, _, err = training("case", "list")
+    assert code == 0, err
+    assert training.sql("SELECT number, note FROM policies") == [(1, "first policy")]
+    assert training("audit", "verify")[0] == 0

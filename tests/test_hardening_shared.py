@@ -219,6 +219,7 @@ def test_an_agent_account_cannot_get_past_the_controls_with_its_own_policy_file(
                         .replace(f'{b} = "supervisor"', f'{b} = "supervisor"\n{a} = "supervisor"'),
                         encoding="utf-8")  # fmt: skip
         os.chmod(own, 0o755)
+        os.chown(own, pwd_uid(a), -1)  # the attacker's own folder
         os.chmod(mine, 0o644)
         os.chown(mine, pwd_uid(a), -1)
         history = own / "history.csv"
