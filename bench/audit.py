@@ -209,9 +209,12 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     policy = folder / "policies.toml"
     db = folder / "empower.db"
+    from empower_cli.config import os_account
     from empower_cli.services_admin import default_policy_text
 
-    policy.write_text(default_policy_text(), encoding="utf-8")
+    # The account running the bench imports the history: a supervisor (import needs can_approve).
+    text = default_policy_text().replace('dave = "senior"', f'dave = "senior"\n"{os_account()}" = "supervisor"')
+    policy.write_text(text, encoding="utf-8")
     policy.chmod(0o644)
     if not db.exists():
         data = folder / "history.jsonl"

@@ -105,6 +105,16 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def importer_policy(path: Path) -> None:
+    """The shipped policy, with the account running the bench as a supervisor: importing
+    history needs can_approve or can_import."""
+    from empower_cli.config import os_account
+
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('dave = "senior"', f'dave = "senior"\n"{os_account()}" = "supervisor"'), "utf-8")
+    os.chmod(path, 0o644)
+
+
 def run(work: Path, n: int, *, repeat: int, profile: bool) -> None:
     data = work / "history.csv"
     t0 = time.perf_counter()
@@ -112,7 +122,7 @@ def run(work: Path, n: int, *, repeat: int, profile: bool) -> None:
     print(f"generated {n:,} rows ({data.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.1f}s")
     policy = work / "policies.toml"
     shutil.copy(ROOT / "policies.toml", policy)
-    os.chmod(policy, 0o644)
+    importer_policy(policy)
     env = {**os.environ, "EMPOWER_POLICY": str(policy), "EMPOWER_DB": str(work / "empower.db")}
     tools = [
         ("sqlite-utils insert --csv", work / "peer.db",
