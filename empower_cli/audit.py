@@ -33,7 +33,7 @@ MIN_RELATIVE_GAP = 0.25  # and at least 25 % away from the median: tight teams s
 MIN_AGENT_CASES = 5  # agents with fewer cases are shown but neither flagged nor used as peers
 MIN_PEERS = 3
 REPEAT_MIN = 3  # a customer needs at least this many exceptions to be a repeat
-BUDGET_FLAG_SHARE = 0.9
+BUDGET_FLAG_TENTHS = 9  # spend reaching 9/10 of the limit, compared in exact integers
 PAIR_MIN_COSIGNS = 5
 PAIR_SHARE = 0.5
 CANDIDATE_MIN_BENT = 5
@@ -125,7 +125,9 @@ def weekly_spend(store: Store, period: Period, *, digits: int) -> list[dict[str,
     """
     conn = store.conn
     where, params = period.where()
-    first = conn.execute(f"SELECT MIN(opened_at) FROM cases {where}", params).fetchone()[0]
+    # The week of a time is read from its date text: date() of the whole timestamp would round
+    # 23:59:59.9997 on a Sunday into Monday (SQLite keeps milliseconds) and lose a week.
+    first = conn.execute(f"SELECT substr(MIN(opened_at), 1, 10) FROM cases {where}", params).fetchone()[0]
     last = conn.execute(f"SELECT MAX(opened_at) FROM cases {where}", params).fetchone()[0]
     if first is None:
         return []
@@ -442,12 +444,12 @@ def customers(store: Store, period: Period, *, policy: Policy, limit: int | None
     out: list[dict[str, Any]] = []
     for customer_id, cases, disc, spent, segment in rows:
         budget = policy.budget.limit_for(segment)
-        used = share(spent, budget)
+        used = spent / budget if budget else None  # not rounded: display rounding is the renderer's
         reasons = []
         if disc >= REPEAT_MIN and outlier(disc, disc_spread) > 0 and disc_spread is not None:
             reasons.append(f"repeat exceptions: {disc} vs a typical {disc_spread.median:g}")
-        if used is not None and used >= BUDGET_FLAG_SHARE:
-            reasons.append(f"used {used:.0%} of the budget")
+        if budget and 10 * spent >= BUDGET_FLAG_TENTHS * budget:  # exact: 1,799.90 of 2,000.00 is not 90 %
+            reasons.append(f"used {100 * spent // budget}% of the budget")  # whole percent, rounded down
         out.append({
             "customer_id": customer_id, "cases": cases, "discretion_cases": disc,
             "spent": format_money(spent, digits), "budget_used_share": used,

@@ -5,6 +5,7 @@ a terminal 80 columns wide, CSV that a spreadsheet cannot execute, and Markdown 
 from __future__ import annotations
 
 import csv
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
@@ -110,6 +111,13 @@ def sparkline(values: Sequence[int], width: int = SPARK_WIDTH) -> str:
 
 def pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.0%}" if value >= 0.1 or value == 0 else f"{value:.1%}"
+
+
+def pct_down(value: float | None) -> str:
+    """A share of a limit in whole percent, rounded down: 99.995 % is not yet 100 %."""
+    if value is None:
+        return "–"
+    return f"{math.floor(round(value * 100, 6))}%"
 
 
 def grouped(money: str) -> str:
@@ -231,9 +239,9 @@ def _customers(rows: Sequence[Mapping[str, Any]]) -> Table:
     t = _new_table("customer:w", "cases:r", "exceptions:r", "spent:r", "budget used")
     for r in rows:
         used = r["budget_used_share"]
-        style = "red" if used is not None and used >= 1 else "cyan"
+        style = "red" if "of the budget" in (r["flag"] or "") else "cyan"  # the report's exact decision
         t.add_row(_safe(r["customer_id"]) + _flag(r), f"{r['cases']:,}", f"{r['discretion_cases']:,}",
-                  grouped(r["spent"]), f"[{style}]{bar(used, 10)}[/] {pct(used)}")  # fmt: skip
+                  grouped(r["spent"]), f"[{style}]{bar(used, 10)}[/] {pct_down(used)}")  # fmt: skip
     return t
 
 

@@ -7,16 +7,16 @@ budget ledger rebuilt from its replayed decisions, so budget limits and `max_cas
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import json
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from empower_cli.errors import EmpowerError
 from empower_cli.evaluate import evaluate, validate_proposal
-from empower_cli.models import PENDING, BudgetState, Evaluation, Policy
+from empower_cli.models import BudgetState, Evaluation, Policy
 from empower_cli.money import format_money
 from empower_cli.store import Store
 from empower_cli.timeutil import iso
@@ -24,32 +24,46 @@ from empower_cli.timeutil import iso
 EXAMPLES = 5
 PROGRESS_EVERY = 1000
 _COLUMNS = ("id", "opened_at", "agent", "customer_id", "segment", "case_type", "action", "amount",
-            "facts", "justification", "reaction", "escalated", "status", "discretionary_amount")  # fmt: skip
+            "facts", "justification", "reaction", "escalated", "status", "discretionary_amount",
+            "held_amount", "settled_at", "expires_at")  # fmt: skip
 
 
 class Ledger:
-    """Discretion spent per customer over the rolling window, as one policy would have it."""
+    """A customer's budget over the rolling window as one policy would have had it, built the
+    way the live budget is: discretion counts as spent from the moment it was settled (an
+    approval long after opening counts from then), and a pending case holds its amount from
+    opening until it was settled, denied or expired. Times are the store's ISO text."""
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.window = dt.timedelta(days=policy.budget.window_days)
-        self.entries: dict[str, deque[tuple[dt.datetime, int]]] = {}
-        self.totals: dict[str, int] = {}
+        self.spends: dict[str, list[tuple[str, int]]] = {}  # customer -> (settled at, amount), sorted
+        self.holds: dict[str, list[tuple[str, str, int]]] = {}  # customer -> (from, until, amount)
 
-    def state(self, customer: str, segment: str | None, at: dt.datetime) -> BudgetState:
-        entries = self.entries.get(customer)
-        if entries:
-            start = at - self.window
-            while entries and entries[0][0] <= start:
-                self.totals[customer] -= entries.popleft()[1]
-        return BudgetState(limit=self.policy.budget.limit_for(segment), spent=self.totals.get(customer, 0),
-                           count=len(entries) if entries else 0)  # fmt: skip
+    def state(self, customer: str, segment: str | None, at: str) -> BudgetState:
+        start = iso(_parse(at) - self.window)
+        entries = self.spends.get(customer, [])
+        first = bisect.bisect_right(entries, (start, _MAX))  # settled after the window's start...
+        last = bisect.bisect_right(entries, (at, _MAX))  # ...and by now
+        del entries[:first]  # older spending never counts again: the replay moves forward in time
+        spent = entries[: last - first]
+        holds = [h for h in self.holds.get(customer, []) if h[1] > at]
+        if customer in self.holds:
+            self.holds[customer] = holds
+        live = [amount for start_at, _, amount in holds if start_at <= at]
+        return BudgetState(limit=self.policy.budget.limit_for(segment), spent=sum(a for _, a in spent),
+                           held=sum(live), count=len(spent) + sum(1 for a in live if a))  # fmt: skip
 
-    def spend(self, customer: str, at: dt.datetime, amount: int) -> None:
-        """Record spending; calls come in time order (the replay streams by opened_at)."""
+    def spend(self, customer: str, at: str, amount: int) -> None:
         if amount > 0:
-            self.entries.setdefault(customer, deque()).append((at, amount))
-            self.totals[customer] = self.totals.get(customer, 0) + amount
+            bisect.insort(self.spends.setdefault(customer, []), (at, amount))
+
+    def hold(self, customer: str, start: str, until: str, amount: int) -> None:
+        if amount > 0 and until > start:
+            self.holds.setdefault(customer, []).append((start, until, amount))
+
+
+_MAX = 2**63  # sorts after any amount: bisect by time alone
 
 
 @dataclass
@@ -74,13 +88,13 @@ class Side:
         role = policy.role_of(proposal.agent)
         if role is None:
             raise EmpowerError(f"agent {proposal.agent} has no role")
-        budget = self.ledger.state(proposal.customer_id, proposal.segment, at)
+        budget = self.ledger.state(proposal.customer_id, proposal.segment, case["opened_at"])
         return evaluate(proposal, policy, role=role, budget=budget, now=at)
 
-    def settle(self, case: dict[str, Any], ev: Evaluation, at: dt.datetime) -> None:
-        """Count the discretion as spent when the replayed decision is an approval, or when it
-        waits for someone and the recorded case was in the end approved (assumed to go the
-        same way)."""
+    def settle(self, case: dict[str, Any], ev: Evaluation) -> None:
+        """The replayed decision's effect on the ledger: spent at once when it is an approval;
+        when it waits for someone, held until the recorded case was settled (or expired),
+        then spent if the recorded case was in the end approved (assumed to go the same way)."""
         for r in ev.rules:
             self.bent.setdefault(r.id, 0)  # every rule evaluated is listed, even if never bent
             self.blocked.setdefault(r.id, 0)
@@ -88,10 +102,15 @@ class Side:
                 self.bent[r.id] = self.bent.get(r.id, 0) + 1
             elif r.result == "blocked":
                 self.blocked[r.id] = self.blocked.get(r.id, 0) + 1
-        spends = ev.status == "approved" or (ev.status in PENDING and case["status"] == "approved")
-        if spends and ev.discretionary_amount:
+        customer, opened = case["customer_id"], case["opened_at"]
+        if ev.status == "approved":
             self.discretion += ev.discretionary_amount
-            self.ledger.spend(case["customer_id"], at, ev.discretionary_amount)
+            self.ledger.spend(customer, opened, ev.discretionary_amount)
+            return
+        self.ledger.hold(customer, opened, _hold_end(case), ev.held)
+        if case["status"] == "approved":
+            self.discretion += ev.discretionary_amount
+            self.ledger.spend(customer, case["settled_at"] or opened, ev.discretionary_amount)
 
 
 @dataclass
@@ -146,8 +165,13 @@ def simulate(store: Store, *, current: Policy, new: Policy, since: dt.datetime |
     if since is not None:
         for side in (sim.before, sim.after):
             _seed(store, side.ledger, since)
+    # A case recorded before schema 6 without --segment was decided in the customer's own
+    # segment, which its row does not name: the customer's segment stands in for it.
+    segments = store.customers_with_segment()
     where, params = ("WHERE opened_at >= ?", (iso(since),)) if since else ("", ())
     for read, case in enumerate(_stream(store, where, params), start=1):
+        if case["segment"] is None:
+            case["segment"] = segments.get(case["customer_id"])
         _replay_one(sim, case)
         if on_progress is not None and read % PROGRESS_EVERY == 0:
             on_progress(read)
@@ -161,22 +185,31 @@ def count_cases(store: Store, since: dt.datetime | None) -> int:
 
 
 def _seed(store: Store, ledger: Ledger, since: dt.datetime) -> None:
-    """Discretion approved in the budget window before `since` still counts, as recorded.
+    """Cases opened before `since` count as recorded: discretion settled inside the budget
+    window (or settled later, from then on) and holds still live at `since`.
 
     The `+` keeps SQLite from searching the status index (a table look-up per row): a scan
     of the narrow covering index on customers is far faster.
     """
     rows = store.conn.execute(
-        "SELECT customer_id, opened_at, discretionary_amount FROM cases WHERE +status = 'approved' "
-        "AND discretionary_amount > 0 AND +opened_at > ? AND +opened_at < ?",
-        (iso(since - ledger.window), iso(since)),
+        "SELECT customer_id, opened_at, status, discretionary_amount, held_amount, settled_at, expires_at "
+        "FROM cases WHERE +opened_at < :since AND ("
+        "(+status = 'approved' AND discretionary_amount > 0 AND settled_at > :window_start) "
+        "OR (held_amount > 0 AND COALESCE(settled_at, expires_at) > :since))",
+        {"since": iso(since), "window_start": iso(since - ledger.window)},
     )
-    found: dict[str, list[tuple[str, int]]] = {}
-    for customer, at, amount in rows:
-        found.setdefault(customer, []).append((at, amount))
-    for customer, entries in found.items():
-        for at, amount in sorted(entries):
-            ledger.spend(customer, _parse(at), amount)
+    for customer, opened, status, discretion, held, settled, expires in rows:
+        ledger.hold(customer, opened, settled if settled and status != "expired" else expires or opened, held)
+        if status == "approved":
+            ledger.spend(customer, settled or opened, discretion)
+
+
+def _hold_end(case: dict[str, Any]) -> str:
+    """Until when a pending decision held its amount: the recorded settlement (approval or
+    denial), else the hold's expiry."""
+    if case["status"] in ("approved", "denied") and case["settled_at"]:
+        return str(case["settled_at"])
+    return str(case["expires_at"] or case["opened_at"])
 
 
 def _replay_one(sim: Simulation, case: dict[str, Any]) -> None:
@@ -192,8 +225,8 @@ def _replay_one(sim: Simulation, case: dict[str, Any]) -> None:
             sim.example(f"not_replayable_{which}", case["id"])
             return
     before, after = outcomes
-    sim.before.settle(case, before, at)
-    sim.after.settle(case, after, at)
+    sim.before.settle(case, before)
+    sim.after.settle(case, after)
     sim.cases += 1
     if before.status != after.status or before.in_policy != after.in_policy:
         sim.changed += 1
@@ -224,6 +257,7 @@ def _parse(at: str) -> dt.datetime:
 
 
 def _reason(error: EmpowerError) -> str:
-    """Group rejections by their kind, not by each case's values."""
-    text = str(error)
-    return text.split(",")[0].split(" got ")[0][:120]
+    """Group rejections by their kind, not by each case's values: the message up to the value
+    it quotes or the list of choices it offers."""
+    text = str(error).split(" got ")[0].split("; ")[0]
+    return text[:200]

@@ -44,12 +44,12 @@ def parse_iso(text: str, *, field: str) -> dt.datetime:
 
 def parse_when(text: str, *, now: dt.datetime, field: str) -> dt.datetime:
     """`30d`, `12h`, `2w`… ago, or an ISO date/time."""
-    m = re.fullmatch(r"\s*(\d{1,6})\s*([smhdw])\s*", text, flags=re.ASCII)
+    m = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text, flags=re.ASCII)
     if m:
         try:
             return now - dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
-        except OverflowError:
-            raise InvalidInput(field, f"{text.strip()!r} reaches back before year 1") from None
+        except (OverflowError, ValueError):  # ValueError: more digits than int() reads
+            raise InvalidInput(field, f"{text.strip()[:40]!r} is too large: it reaches back before year 1") from None
     return parse_iso(text, field=field)
 
 

@@ -210,50 +210,18 @@ Apply = Callable[[Row], tuple[dict[str, Any], dict[str, Any]]]
 
 def _step(case_id: int, kind: str, apply: Apply, *, policy: Policy, store: Store,
           identity: Identity, now: dt.datetime) -> StepResult:  # fmt: skip
-    refusal: Conflict | None = None
-    after: Row | None = None
     with store.write():
         case = store.get_case(case_id, now=now)
         if case is None:
             raise NotFound(f"case {case_id} does not exist")
-        try:
-            changes, payload = apply(case)
-        except _Expired as e:
-            # Record the expiry the first time someone runs into it; then refuse.
-            _record_expiry(case, policy=policy, store=store, identity=identity, now=now)
-            refusal = Conflict(str(e))
-        else:
-            store.update_case(case_id, changes)
-            store.append_event(kind=kind, case_id=case_id, actor=identity.agent, os_user=identity.os_user,
-                               payload=payload, at=now)  # fmt: skip
-            after = store.get_case(case_id, now=now)
-            assert after is not None
-            budget = _budget(after, policy=policy, store=store, now=now, exclude=False)
-    if refusal is not None:
-        raise refusal
-    assert after is not None
+        changes, payload = apply(case)  # a refusal raises: nothing is written, nothing any report reads moves
+        store.update_case(case_id, changes)
+        store.append_event(kind=kind, case_id=case_id, actor=identity.agent, os_user=identity.os_user,
+                           payload=payload, at=now)  # fmt: skip
+        after = store.get_case(case_id, now=now)
+        assert after is not None
+        budget = _budget(after, policy=policy, store=store, now=now, exclude=False)
     return StepResult(case_id, kind, after["effective_status"], identity.agent, iso(now), after, budget, payload)
-
-
-class _Expired(Conflict):
-    """The case's hold passed hold_hours: recorded as expired, then refused."""
-
-
-def _record_expiry(case: Row, *, policy: Policy, store: Store, identity: Identity, now: dt.datetime) -> None:
-    if case["status"] not in PENDING:
-        return
-    store.update_case(case["id"], {"status": "expired", "settled_at": case["expires_at"]})
-    store.append_event(kind="expired", case_id=case["id"], actor=identity.agent, os_user=identity.os_user,
-                       payload={"from": case["status"], "status": "expired", "expires_at": case["expires_at"],
-                                "released": _money(policy, case["held_amount"]),
-                                "note": f"hold passed {_hold_hours(case)} h unsettled"},
-                       at=now)  # fmt: skip
-
-
-def _hold_hours(case: Row) -> str:
-    """The hold that applied to this case (the policy may have changed since it was opened)."""
-    held = _parse(case["expires_at"]) - _parse(case["opened_at"])
-    return f"{held.total_seconds() / 3600:g}"
 
 
 def _require_state(case: Row, allowed: tuple[str, ...], verb: str, store: Store) -> None:
@@ -264,7 +232,7 @@ def _require_state(case: Row, allowed: tuple[str, ...], verb: str, store: Store)
         return
     cid = case["id"]
     if state == "expired":
-        raise _Expired(f"case {cid} expired at {_short(case['expires_at'])} (nobody settled it within "
+        raise Conflict(f"case {cid} expired at {_short(case['expires_at'])} (nobody settled it within "
                        f"its hold time), so it can no longer be {verb}; open a new case if still needed")  # fmt: skip
     last = _last_event(store, cid, (*SETTLING, "objected"))
     if state == "pending_supervisor":

@@ -135,7 +135,9 @@ def test_case_list_filters_by_customer_agent_status_and_time(cli: CliFn) -> None
     def ids(*args: str) -> list[int]:
         r = cli("case", "list", *args, "--json")
         assert r.exit_code == 0, r.output
-        return [c["case_id"] for c in as_json(r)]
+        listed = as_json(r)
+        assert listed["truncated"] is (args == ("--limit", "1"))
+        return [c["case_id"] for c in listed["rows"]]
 
     assert ids() == [3, 2, 1]
     assert ids("--customer", "C-2") == [3]
@@ -145,13 +147,14 @@ def test_case_list_filters_by_customer_agent_status_and_time(cli: CliFn) -> None
     assert ids("--since", "1d") == [3, 2, 1]
     assert ids("--since", "2999-01-01") == []
     assert ids("--limit", "1") == [3]
+    assert ids("--limit", "0") == [3, 2, 1]  # 0: all
     assert ids("--status", "denied") == []
 
 
 @pytest.mark.parametrize(
     ("args", "field"),
     [(("--status", "aproved"), "--status"), (("--since", "yesterday"), "--since"),
-     (("--since", "2026-13-01"), "--since"), (("--limit", "0"), "--limit"), (("--limit", "x"), "--limit")],
+     (("--since", "2026-13-01"), "--since"), (("--limit", "-1"), "--limit"), (("--limit", "x"), "--limit")],
 )  # fmt: skip
 def test_case_list_refuses_bad_filters_with_exit_2(cli: CliFn, args: tuple[str, ...], field: str) -> None:
     r = cli("case", "list", *args)
@@ -451,7 +454,7 @@ def test_case_list_since_an_early_year_or_far_back_behaves(cli: CliFn) -> None:
     assert new(cli, "10.00").exit_code == 0
     r = cli("case", "list", "--since", "0500-01-01", "--json")
     assert r.exit_code == 0, r.output
-    assert [c["case_id"] for c in as_json(r)] == [1]
+    assert [c["case_id"] for c in as_json(r)["rows"]] == [1]
     r = cli("case", "list", "--since", "999999d")
     assert r.exit_code == 2, r.output
     assert r.stderr.startswith("error: --since:")

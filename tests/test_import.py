@@ -350,7 +350,7 @@ def test_a_pending_import_past_hold_hours_is_expired(cli: CliFn, tmp_path: Path,
         + row("P-2", customer="C-5", opened=ago(0.25), amount="120.00", status="pending_cosign")
     )
     assert cli("import", "cases", str(write(tmp_path, text))).exit_code == 0
-    listed = as_json(cli("case", "list", "--customer", "C-5", "--json"))
+    listed = as_json(cli("case", "list", "--customer", "C-5", "--json"))["rows"]
     statuses = {c["case_id"]: c["status"] for c in (listed if isinstance(listed, list) else listed["cases"])}
     old, recent = (c["id"] for c in cases(db_path))
     assert statuses == {old: "expired", recent: "pending_cosign"}

@@ -86,7 +86,7 @@ def test_the_nfc_spelling_of_a_name_is_the_one_accepted(cli: CliFn, db_path: Pat
     assert "customer: is not in Unicode NFC form (U+0065 U+0301 should be written U+00E9)" in err
     code, _, err = case_new(cli, "Caf\u00e9-7")
     assert code == 0, err
-    listed = as_json(cli("case", "list", "--customer", "Caf\u00e9-7", "--json"))
+    listed = as_json(cli("case", "list", "--customer", "Caf\u00e9-7", "--json"))["rows"]
     assert [c["customer_id"] for c in listed] == ["Caf\u00e9-7"]
     assert table(db_path, "SELECT customer_id FROM customers") == [("Caf\u00e9-7",)]
 

@@ -103,7 +103,7 @@ def test_a_case_command_loads_no_other_group(tmp_path: Path) -> None:
     write_policy(tmp_path)
     done, modules = run_empower("case", "list", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout) == []
+    assert json.loads(done.stdout) == {"rows": [], "truncated": False, "limit": 100}
     others = {"empower_cli.cli.audit_cmd", "empower_cli.cli.import_cmd", "empower_cli.cli.customer"}
     assert not modules & others, sorted(modules & others)
 

@@ -120,7 +120,7 @@ def test_a_supervisor_denies_a_case_and_its_hold_is_voided(cli: CliFn, db_path: 
     assert (row["status"], row["supervisor"]) == ("denied", "carol")
     assert events(db_path, cid) == [("opened", "alice"), ("denied", "carol")]
     r = cli("case", "list", "--status", "denied", "--json")
-    assert [c["case_id"] for c in as_json(r)] == [cid]
+    assert [c["case_id"] for c in as_json(r)["rows"]] == [cid]
 
 
 def test_denying_a_case_waiting_for_a_cosign_voids_the_hold(cli: CliFn, db_path: Path) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from empower_cli.cli.common import JsonOption, handle_errors, print_json, session, wants_json
+from empower_cli.cli.common import WHEN, JsonOption, handle_errors, print_json, session, wants_json
 
 if TYPE_CHECKING:
     from empower_cli.audit import Period
@@ -19,10 +19,10 @@ app = typer.Typer(help="Supervisor reports and the tamper-evident log check.", n
 
 Opt = typer.Option
 SinceOption = Annotated[
-    str | None, Opt("--since", help="Cases opened at or after WHEN (ISO date/time or 30d, 12h).", show_default=False)
+    str | None, Opt("--since", help=f"Cases opened at or after WHEN: {WHEN}.", show_default=False)
 ]
 UntilOption = Annotated[
-    str | None, Opt("--until", help="Cases opened before WHEN (ISO date/time or 30d, 12h).", show_default=False)
+    str | None, Opt("--until", help=f"Cases opened before WHEN: {WHEN}.", show_default=False)
 ]
 FormatOption = Annotated[
     str | None, Opt("--format", help="table, json, csv or markdown (default: table; json with --json).",

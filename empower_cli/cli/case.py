@@ -14,6 +14,7 @@ import typer
 
 from empower_cli.cli.common import (
     MAX_SQL_INT,
+    WHEN,
     CaseId,
     JsonOption,
     handle_errors,
@@ -137,9 +138,10 @@ def list_cases(
         Opt("--status", help="approved, pending_cosign, pending_supervisor, denied or expired.", show_default=False),
     ] = None,
     since: Annotated[
-        str | None, Opt("--since", help="Opened since WHEN: ISO date/time or 30d, 12h.", show_default=False)
+        str | None, Opt("--since", help=f"Opened since WHEN: {WHEN}.", show_default=False)
     ] = None,
-    limit: Annotated[int, Opt("--limit", help="At most this many, newest first.", min=1, max=MAX_SQL_INT)] = 100,
+    limit: Annotated[int, Opt("--limit", help="At most this many, newest first; 0 for all.", min=0,
+                              max=MAX_SQL_INT, show_default=True)] = 100,
     json: JsonOption = False,
 ) -> None:
     """List cases, newest first, filtered by customer, agent, status or time.
@@ -155,10 +157,14 @@ def list_cases(
         if status is not None and status not in STATUSES:
             raise InvalidInput("--status", f"expected one of {', '.join(STATUSES)}, got {status[:40]!r}")
         start = parse_when(since, now=s.now, field="--since") if since else None
+        # One more than asked for tells whether the list was cut.
         cases = s.store.list_cases(now=s.now, customer=customer, agent=agent, status=status,
-                                   since=start, limit=limit)  # fmt: skip
+                                   since=start, limit=limit + 1 if limit else None)  # fmt: skip
+        truncated = bool(limit) and len(cases) > limit
+        cases = cases[:limit] if truncated else cases
         if wants_json(ctx, json):
-            print_json([case_summary_json(c, s.policy.digits) for c in cases])
+            print_json({"rows": [case_summary_json(c, s.policy.digits) for c in cases], "truncated": truncated,
+                        "limit": limit or None})  # fmt: skip
             return
         from empower_cli.render import cases_table, console
 
@@ -167,6 +173,8 @@ def list_cases(
             out.print("[dim]no cases match[/]")
             return
         out.print(cases_table(cases, digits=s.policy.digits))
+        if truncated:
+            out.print(f"[yellow]showing the newest {limit:,} matching cases; more match: --limit 0 shows all[/]")
 
 
 def _filter(value: str | None, field: str) -> str | None:

@@ -38,6 +38,7 @@ DbOption = Annotated[
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Machine-readable JSON on stdout.")
 ]
+WHEN = "an ISO date/time, or a duration ago: 30d, 12h, 5m (s, m = minutes, h, d, w)"
 MAX_SQL_INT = 2**63 - 1  # SQLite's largest integer: a bigger id or limit is refused (exit 2), not a crash
 CaseId = Annotated[int, typer.Argument(help="The case number, as printed by `case new`.", min=1, max=MAX_SQL_INT)]
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from empower_cli.cli.common import JsonOption, handle_errors, print_json, session, wants_json
+from empower_cli.cli.common import WHEN, JsonOption, handle_errors, print_json, session, wants_json
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -25,7 +25,7 @@ def simulate(
     new_policy: Annotated[Path, typer.Argument(help="The policy file to try, e.g. policies.new.toml.")],
     since: Annotated[
         str | None,
-        typer.Option("--since", help="Replay cases opened at or after WHEN (ISO date/time or 90d).",
+        typer.Option("--since", help=f"Replay cases opened at or after WHEN: {WHEN}.",
                      show_default=False),
     ] = None,
     json: JsonOption = False,
