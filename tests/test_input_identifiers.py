@@ -6,8 +6,6 @@ one line naming the field and the code point, and nothing recorded.
 
 from __future__ import annotations
 
-import csv
-import json
 import sqlite3
 import unicodedata
 from pathlib import Path
@@ -138,15 +136,9 @@ COLUMNS = ("external_id", "customer_id", "agent", "opened_at", "case_type", "act
 
 def import_rows(cli: CliFn, tmp_path: Path,
                 rows: list[dict[str, str]]) -> tuple[dict[str, object], list[dict[str, str]]]:  # fmt: skip
-    path = tmp_path / "ids.csv"
-    with path.open("w", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
-    r = cli("import", "cases", str(path), "--json", agent="carol")
-    assert r.exit_code == 0, r.output
-    with (tmp_path / "ids.csv.rejects.csv").open(encoding="utf-8", newline="") as f:
-        return json.loads(r.stdout), list(csv.DictReader(f))
+    from tests.test_input_limits import import_csv
+
+    return import_csv(cli, tmp_path, rows, name="ids.csv", columns=COLUMNS)
 
 
 def good_row(ext: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import json
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +44,12 @@ def history_row(ext: str, **change: str) -> dict[str, str]:
     return row
 
 
-def import_csv(cli: CliFn, tmp_path: Path, rows: list[dict[str, str]],
-               name: str = "history.csv") -> tuple[dict[str, Any], list[dict[str, str]]]:  # fmt: skip
+def import_csv(cli: CliFn, tmp_path: Path, rows: list[dict[str, str]], name: str = "history.csv",
+               columns: Sequence[str] = IMPORT_COLUMNS) -> tuple[dict[str, Any], list[dict[str, str]]]:  # fmt: skip
     """Import ROWS as the supervisor (importing is a privileged step); the summary and rejects."""
     path = tmp_path / name
     with path.open("w", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=IMPORT_COLUMNS)
+        w = csv.DictWriter(f, fieldnames=columns)
         w.writeheader()
         w.writerows(rows)
     r = cli("import", "cases", str(path), "--json", agent="carol")
