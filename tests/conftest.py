@@ -94,3 +94,23 @@ def acting_as(cli: CliFn, default_agent: str) -> CliFn:
         return cli(*args, agent=agent, input=input)
 
     return run
+
+
+# What the hardening modules tried, printed once at the end of the run (`pytest -q` shows it):
+# module, its tally, and the sentence the figure goes in.
+HARDENING_FIGURES = (
+    ("tests.test_hardening_input", "_tried", "hostile input: {count} inputs tried through the CLI"),
+    ("tests.test_hardening_policy", "_tally", "policy loader fuzz: {documents} documents, every problem located"),
+    ("tests.test_hardening_env", "_faults", "environment faults: {count} runs against damaged or hostile environments"),
+)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    import sys
+
+    lines = [text.format(**getattr(sys.modules[name], tally)) for name, tally, text in HARDENING_FIGURES
+             if name in sys.modules and hasattr(sys.modules[name], tally)]  # fmt: skip
+    if lines:
+        terminalreporter.write_sep("-", "hardening figures")
+        for line in lines:
+            terminalreporter.write_line(line)

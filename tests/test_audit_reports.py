@@ -129,7 +129,7 @@ def test_agents_report_matches_the_seeded_history(cli: CliFn, specs: list[Spec])
         assert row["discretion_rate"] == ratio(len(disc), len(mine))
         assert row["spent"] == money(sum(s.discretionary for s in mine if s.status == "approved"))
         total = sum(s.amount for s in disc)
-        assert row["mean_amount"] == money(math.floor(total / len(disc) + 0.5)) if disc else "0.00"
+        assert row["mean_amount"] == (money(math.floor(total / len(disc) + 0.5)) if disc else "0.00")
         assert row["objections_received"] == sum(s.objections for s in mine)
 
 

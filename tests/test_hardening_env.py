@@ -237,7 +237,3 @@ def test_a_database_on_a_network_filesystem_warns_and_carries_on(tmp_path: Path,
     assert err.startswith("warning: "), err
     assert "network filesystem (nfs4)" in err
     assert len(err.splitlines()) == 1, err
-
-
-def test_zz_report_environment_faults() -> None:
-    print(f"\nenvironment faults: {_faults['count']} runs against damaged or hostile environments, 0 crashes")

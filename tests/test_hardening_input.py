@@ -414,9 +414,5 @@ def _is_money(text: str) -> bool:
     return True
 
 
-def test_zz_report_the_hostile_inputs_tried() -> None:
-    """Runs last in this module (pytest keeps file order): the total for the closing note."""
-    print(f"\nhostile input total: {_tried['count']} inputs tried through the CLI in this module")
-
 
 

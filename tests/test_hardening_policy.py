@@ -170,7 +170,3 @@ def test_policy_check_on_a_mutant_exits_0_or_3_with_located_lines(tmp_path_facto
             assert re.match(rf"^(error: |  ){re.escape(str(path))}:\d+:\d+: ", line) or line.startswith(
                 f"error: {path}: "
             ), line
-
-
-def test_zz_report_policy_documents_fuzzed() -> None:
-    print(f"\npolicy loader fuzz: {_tally['documents']} documents, 0 crashes, every problem located")

@@ -373,8 +373,7 @@ EVERY_COMMAND = [
 def test_a_group_or_world_writable_policy_is_refused_by_every_command(
     tmp_path: Path, args: tuple[str, ...], mode: int
 ) -> None:
-    if not _installed(args[:2]):
-        pytest.skip(f"empower {' '.join(args[:2])} is not installed yet")
+    assert _installed(args[:2]), f"empower {' '.join(args[:2])} is not a command"
     path = write_policy(tmp_path, training_policy_text())
     os.chmod(path, mode)
     code, out, err = run("--policy", str(path), "--db", str(tmp_path / "e.db"), *args)
@@ -386,8 +385,7 @@ def test_a_group_or_world_writable_policy_is_refused_by_every_command(
 
 @pytest.mark.parametrize("args", EVERY_COMMAND, ids=lambda a: " ".join(a[:2]))
 def test_a_policy_larger_than_1_mib_is_refused_by_every_command(tmp_path: Path, args: tuple[str, ...]) -> None:
-    if not _installed(args[:2]):
-        pytest.skip(f"empower {' '.join(args[:2])} is not installed yet")
+    assert _installed(args[:2]), f"empower {' '.join(args[:2])} is not a command"
     path = write_policy(tmp_path, training_policy_text() + "\n" + "#" * (1024 * 1024) + "\n")
     code, out, err = run("--policy", str(path), "--db", str(tmp_path / "e.db"), *args)
     assert code == 3, out + err
