@@ -209,8 +209,8 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     policy = folder / "policies.toml"
     db = folder / "empower.db"
-    from empower_cli.config import os_account
-    from empower_cli.services_admin import default_policy_text
+    from empower_cli.services.admin import default_policy_text
+    from empower_cli.services.identity import os_account
 
     # The account running the bench imports the history: a supervisor (import needs can_approve).
     text = default_policy_text().replace('dave = "senior"', f'dave = "senior"\n"{os_account()}" = "supervisor"')
@@ -229,9 +229,9 @@ def main() -> None:
 
 
 def run_bench(policy_path: Path, db: Path, shell: str | None, runs: int) -> None:
-    from empower_cli import audit
-    from empower_cli.policy import load_policy
-    from empower_cli.store import Store
+    from empower_cli.audit import reports as audit
+    from empower_cli.policy.load import load_policy
+    from empower_cli.store.sqlite import Store
 
     policy = load_policy(policy_path)
     store = Store(db)

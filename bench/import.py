@@ -108,7 +108,7 @@ def main() -> None:
 def importer_policy(path: Path) -> None:
     """The shipped policy, with the account running the bench as a supervisor: importing
     history needs can_approve or can_import."""
-    from empower_cli.config import os_account
+    from empower_cli.services.identity import os_account
 
     text = path.read_text(encoding="utf-8")
     path.write_text(text.replace('dave = "senior"', f'dave = "senior"\n"{os_account()}" = "supervisor"'), "utf-8")

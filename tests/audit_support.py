@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from empower_cli.store import Store
-from empower_cli.timeutil import iso, utcnow
+from empower_cli.core.timeutil import iso, utcnow
+from empower_cli.store.sqlite import Store
 
 
 @dataclass

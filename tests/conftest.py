@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from empower_cli.cli import app
-from empower_cli.policy import load_policy
-from empower_cli.services_admin import default_policy_text
+from empower_cli.policy.load import load_policy
+from empower_cli.services.admin import default_policy_text
 
 ROOT = Path(__file__).resolve().parent.parent
 

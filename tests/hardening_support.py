@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from empower_cli.money import format_money
-from empower_cli.store import GENESIS, event_hash
-from empower_cli.timeutil import iso
+from empower_cli.core.money import format_money
+from empower_cli.core.timeutil import iso
+from empower_cli.store.sqlite import GENESIS, event_hash
 
 PENDING = ("pending_cosign", "pending_supervisor")
 CASE_OPENING_KINDS = ("opened", "imported")
@@ -149,7 +149,7 @@ def _check_ledger(cases: Any, conn: sqlite3.Connection, limit_for: Callable[[str
 
 def budget_via_cli(cli_json: dict[str, Any]) -> tuple[int, int, int, int]:
     """(limit, spent, held, remaining) in cents from `customer show --json`."""
-    from empower_cli.money import parse_money
+    from empower_cli.core.money import parse_money
 
     b = cli_json["budget"]
     return tuple(parse_money(b[k], field=k) for k in ("limit", "spent", "held", "remaining"))  # type: ignore[return-value]

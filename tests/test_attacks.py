@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from empower_cli.services_admin import default_policy_text
+from empower_cli.services.admin import default_policy_text
 from tests.conftest import training_policy_text
 from tests.hardening_support import case_new_args, cli_env, run
 
@@ -265,10 +265,10 @@ def test_a_database_with_history_gets_its_first_policy_only_from_its_owner(train
     first would otherwise make their own file govern it."""
     import datetime as dt
 
-    from empower_cli.config import Identity
-    from empower_cli.policy import load_policy
-    from empower_cli.services import CaseInput, open_case
-    from empower_cli.store import Store
+    from empower_cli.policy.load import load_policy
+    from empower_cli.services.cases import CaseInput, open_case
+    from empower_cli.services.identity import Identity
+    from empower_cli.store.sqlite import Store
 
     policy = load_policy(training.policy)
     with Store(training.db) as store:  # history recorded without an applied policy, as before schema 6

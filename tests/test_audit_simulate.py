@@ -127,9 +127,9 @@ def test_a_bad_since_exits_2(cli: CliFn, policy_path: Path) -> None:
 
 
 def test_progress_is_reported_while_replaying_a_long_history(db_path: Path, policy: Any) -> None:
-    from empower_cli.simulate import count_cases
-    from empower_cli.simulate import simulate as replay
-    from empower_cli.store import Store
+    from empower_cli.services.simulate import count_cases
+    from empower_cli.services.simulate import simulate as replay
+    from empower_cli.store.sqlite import Store
 
     rules = [("return-window", "bent"), ("receipt", "pass")]
     seed(db_path, [Spec(customer=f"P-{k}", rules=rules, facts={"days_since_purchase": "20", "has_receipt": "yes"})

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from empower_cli.store import GENESIS, canonical_json, event_hash
+from empower_cli.store.sqlite import GENESIS, canonical_json, event_hash
 from tests.conftest import CliFn, as_json
 from tests.workflow_support import new_case
 
@@ -189,7 +189,7 @@ def test_a_payload_that_is_not_json_is_reported_as_modified(cli: CliFn, logged: 
     ],
 )
 def test_the_fast_check_agrees_with_event_hash(case_id: int | None, actor: str, payload: dict[str, Any]) -> None:
-    from empower_cli.audit_verify import _spliced_hash
+    from empower_cli.audit.verify import _spliced_hash
 
     at = "2026-11-20T12:00:00.000000Z"
     body = {"seq": 3, "at": at, "case_id": case_id, "kind": "opened", "actor": actor, "os_user": "root",

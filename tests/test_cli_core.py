@@ -18,7 +18,7 @@ from typer.testing import CliRunner, Result
 
 from empower_cli import __version__
 from empower_cli.cli import app
-from empower_cli.config import os_account
+from empower_cli.services.identity import os_account
 from tests.conftest import JUSTIFICATION, LATE_RETURN, CliFn, as_json, training_policy_text, write_policy
 
 SPEC_KEYS = {

@@ -95,7 +95,7 @@ def check(results: list[tuple[int, str, str]], db: Path) -> None:
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes and file locks")
 def test_sixteen_processes_spending_one_budget_approve_exactly_what_fits(tmp_path: Path) -> None:
     db = tmp_path / "data" / "empower.db"
-    from empower_cli.store import Store
+    from empower_cli.store.sqlite import Store
 
     Store(db).close()  # the database exists and is migrated before the race
     check(race(tmp_path, db), db)

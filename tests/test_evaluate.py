@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from empower_cli.errors import InvalidInput
-from empower_cli.evaluate import check_justification, evaluate, evaluate_rule, validate_proposal
-from empower_cli.models import BudgetState, Evaluation, Policy, Proposal
-from empower_cli.policy import parse_policy
+from empower_cli.core.errors import InvalidInput
+from empower_cli.core.evaluate import check_justification, evaluate, evaluate_rule, validate_proposal
+from empower_cli.core.models import BudgetState, Evaluation, Policy, Proposal
+from empower_cli.policy.load import parse_policy
 from tests.conftest import JUSTIFICATION, CliFn, as_json
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)

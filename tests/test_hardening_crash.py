@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from empower_cli.models import Policy
-from empower_cli.policy import load_policy
+from empower_cli.core.models import Policy
+from empower_cli.policy.load import load_policy
 from tests.conftest import write_policy
 from tests.hardening_support import case_new_args, check_invariants, cli_env, run, spawn
 
@@ -172,9 +172,9 @@ def _settled_once(db: Path) -> list[str]:
 
 def _seed_pending(db: Path, policy: Policy, count: int) -> tuple[list[int], list[int]]:
     """COUNT cases waiting for a co-sign and COUNT waiting for a supervisor, one customer each."""
-    from empower_cli.config import Identity
-    from empower_cli.services import CaseInput, open_case
-    from empower_cli.store import Store
+    from empower_cli.services.cases import CaseInput, open_case
+    from empower_cli.services.identity import Identity
+    from empower_cli.store.sqlite import Store
 
     role = policy.role_of("alice")
     assert role is not None

@@ -404,8 +404,8 @@ def test_the_walk_through_reasks_every_hostile_answer_and_never_crashes(tmp_path
 
 
 def _is_money(text: str) -> bool:
-    from empower_cli.errors import InvalidInput
-    from empower_cli.money import parse_money
+    from empower_cli.core.errors import InvalidInput
+    from empower_cli.core.money import parse_money
 
     try:
         parse_money(text, field="amount")

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from empower_cli.cli import app
-from empower_cli.errors import PolicyError
-from empower_cli.policy import parse_policy
-from empower_cli.services_admin import default_policy_text
+from empower_cli.core.errors import PolicyError
+from empower_cli.policy.load import parse_policy
+from empower_cli.services.admin import default_policy_text
 
 GENERATED_EXAMPLES = 150  # Hypothesis-built TOML documents
 MUTANT_EXAMPLES = 400  # mutations of the shipped policies.toml

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from empower_cli.policy import load_policy
-from empower_cli.services_admin import default_policy_text
+from empower_cli.policy.load import load_policy
+from empower_cli.services.admin import default_policy_text
 from tests.hardening_support import case_new_args, check_invariants, foreign_python, run_as
 
 GROUP = "emphard"

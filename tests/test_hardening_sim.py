@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from empower_cli.policy import load_policy
-from empower_cli.store import Store
+from empower_cli.policy.load import load_policy
+from empower_cli.store.sqlite import Store
 from tests.conftest import JUSTIFICATION, write_policy
 from tests.hardening_support import check_invariants
 
@@ -43,11 +43,11 @@ PENDING = ("pending_cosign", "pending_supervisor")
 
 
 def _worker(conn: Connection, policy_path: str, db_path: str) -> None:
-    from empower_cli import workflow
-    from empower_cli.config import Identity
-    from empower_cli.errors import EmpowerError
-    from empower_cli.importer import Importer
-    from empower_cli.services import CaseInput, open_case
+    from empower_cli.core.errors import EmpowerError
+    from empower_cli.imports.run import Importer
+    from empower_cli.services import workflow
+    from empower_cli.services.cases import CaseInput, open_case
+    from empower_cli.services.identity import Identity
 
     policy = load_policy(Path(policy_path))
     store = Store(Path(db_path))

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from empower_cli.store import GENESIS, event_hash
-from empower_cli.timeutil import iso, utcnow
+from empower_cli.core.timeutil import iso, utcnow
+from empower_cli.store.sqlite import GENESIS, event_hash
 from tests.conftest import CliFn, acting_as, as_json
 
 HEADER = (
@@ -428,10 +428,10 @@ def test_a_progress_bar_shows_on_a_terminal_but_never_in_json(tmp_path: Path, po
 
 
 def test_worker_processes_record_exactly_what_one_process_records(tmp_path: Path, policy: Any) -> None:
-    from empower_cli.config import Identity
-    from empower_cli.import_rejects import RejectsFile
-    from empower_cli.importer import Importer
-    from empower_cli.store import Store
+    from empower_cli.imports.rejects import RejectsFile
+    from empower_cli.imports.run import Importer
+    from empower_cli.services.identity import Identity
+    from empower_cli.store.sqlite import Store
 
     body = "".join(row(f"M-{i}", customer=f"C-{i % 7}", amount=f"{i % 300}.{i % 100:02d}") for i in range(2500))
     path = write(tmp_path, HEADER + body + row("M-bad", amount="x") + row("M-7", amount="1.00"))

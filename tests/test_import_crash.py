@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from empower_cli.importer import CHUNK_ROWS
+from empower_cli.imports.run import CHUNK_ROWS
 from tests.conftest import CliFn, as_json
 from tests.test_import import HEADER, ago, chain_ok, row
 

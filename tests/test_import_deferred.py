@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from empower_cli import importer, store_import
-from empower_cli.store import Store
+from empower_cli.imports import run as importer
+from empower_cli.store import bulk as store_import
+from empower_cli.store.sqlite import Store
 from tests.conftest import CliFn, acting_as, as_json
 from tests.test_import import HEADER, ago, chain_ok, row, write
 from tests.test_import_crash import committed, kill_after_first_chunk
@@ -134,7 +135,7 @@ def test_kill_9_during_a_deferred_import_then_rerun_rebuilds_everything(cli: Cli
 def test_a_failed_index_build_loses_no_row_and_says_what_to_run(cli: CliFn, tmp_path: Path, db_path: Path,
                                                                  policy_path: Path, spy: list[str],
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    from empower_cli.errors import StoreError
+    from empower_cli.core.errors import StoreError
 
     def full_disk(store: Store) -> int:
         raise StoreError(f"{db_path}: the disk holding the database is full (database or disk is full)")

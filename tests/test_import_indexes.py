@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from empower_cli import audit
-from empower_cli.models import Policy
-from empower_cli.store import MIGRATIONS, SCHEMA_VERSION, Store
-from empower_cli.timeutil import utcnow
+from empower_cli.audit import reports as audit
+from empower_cli.core.models import Policy
+from empower_cli.core.timeutil import utcnow
+from empower_cli.store.sqlite import MIGRATIONS, SCHEMA_VERSION, Store
 from tests.conftest import CliFn, acting_as, as_json
 from tests.test_import import HEADER, row, write
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from empower_cli import store_import
+from empower_cli.store import bulk as store_import
 from tests.conftest import CliFn, as_json
 from tests.hardening_support import cli_env, run
 from tests.test_import import HEADER, ago, cases, rejects, row, write

@@ -12,11 +12,11 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from empower_cli.import_read import Record
-from empower_cli.import_rows import RowValidator
-from empower_cli.policy import parse_policy
-from empower_cli.services_admin import default_policy_text
-from empower_cli.store import canonical_json
+from empower_cli.imports.read import Record
+from empower_cli.imports.rows import RowValidator
+from empower_cli.policy.load import parse_policy
+from empower_cli.services.admin import default_policy_text
+from empower_cli.store.sqlite import canonical_json
 
 POLICY = parse_policy(default_policy_text().encode(), "policies.toml")
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from empower_cli import store_import
-from empower_cli.import_pool import MIN_BYTES_FOR_WORKERS, default_workers
-from empower_cli.importer import CHUNK_ROWS, DEFER_INDEXES_MIN_ROWS
+from empower_cli.imports.pool import MIN_BYTES_FOR_WORKERS, default_workers
+from empower_cli.imports.run import CHUNK_ROWS, DEFER_INDEXES_MIN_ROWS
+from empower_cli.store import bulk as store_import
 from tests.conftest import CliFn, as_json
 from tests.hardening_support import cli_env, spawn
 from tests.test_import import HEADER, ago, chain_ok, row, write
@@ -31,7 +31,7 @@ from tests.test_import_deferred import deferred
 
 Pids = dict[int, int]  # pid -> its start time, so that a reused pid is never mistaken for ours
 # Without prctl, as on a system that lacks it: the worker's own check of its parent remains.
-NO_PRCTL = ("import sys, empower_cli.import_pool as pool; pool.PR_SET_PDEATHSIG = 0; "
+NO_PRCTL = ("import sys, empower_cli.imports.pool as pool; pool.PR_SET_PDEATHSIG = 0; "
             "from empower_cli.cli import main; sys.argv[0] = 'empower'; main()")  # fmt: skip
 
 

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from empower_cli.errors import InvalidInput
-from empower_cli.evaluate import clean_id
+from empower_cli.core.errors import InvalidInput
+from empower_cli.core.evaluate import clean_id
 from tests.conftest import JUSTIFICATION, CliFn, as_json, training_policy_text, write_policy
 
 REFUSED = ("Cc", "Cf", "Co", "Cn", "Zl", "Zp")

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from empower_cli.money import MAX_MINOR_UNITS, MAX_SUPPORTED_CASES, format_money
-from empower_cli.timeutil import utcnow
+from empower_cli.core.money import MAX_MINOR_UNITS, MAX_SUPPORTED_CASES, format_money
+from empower_cli.core.timeutil import utcnow
 from tests.conftest import JUSTIFICATION, CliFn, as_json, training_policy_text, write_policy
 from tests.hardening_support import case_new_args, cli_env, run
 

@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from empower_cli.cli import app
-from empower_cli.errors import PolicyError
-from empower_cli.policy import load_policy, parse_policy
+from empower_cli.core.errors import PolicyError
+from empower_cli.policy.load import load_policy, parse_policy
 from tests.conftest import ROOT, training_policy_text, write_policy
 
 SHIPPED = (ROOT / "policies.toml").read_text(encoding="utf-8")
@@ -86,7 +86,7 @@ def test_the_shipped_policy_loads_with_exact_money_and_every_section() -> None:
 
 
 def test_the_packaged_example_is_the_shipped_policy() -> None:
-    from empower_cli.services_admin import default_policy_text
+    from empower_cli.services.admin import default_policy_text
 
     assert default_policy_text() == SHIPPED
 

@@ -19,14 +19,14 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from empower_cli.config import Identity
-from empower_cli.errors import InvalidInput, PolicyError
-from empower_cli.evaluate import evaluate, validate_proposal
-from empower_cli.models import BudgetState, Evaluation, Policy, Proposal
-from empower_cli.money import MAX_MINOR_UNITS, format_money, parse_money
-from empower_cli.policy import parse_policy
-from empower_cli.services import CaseInput, open_case
-from empower_cli.store import Store
+from empower_cli.core.errors import InvalidInput, PolicyError
+from empower_cli.core.evaluate import evaluate, validate_proposal
+from empower_cli.core.models import BudgetState, Evaluation, Policy, Proposal
+from empower_cli.core.money import MAX_MINOR_UNITS, format_money, parse_money
+from empower_cli.policy.load import parse_policy
+from empower_cli.services.cases import CaseInput, open_case
+from empower_cli.services.identity import Identity
+from empower_cli.store.sqlite import Store
 from tests.conftest import ROOT
 from tests.test_evaluate import EVAL_POLICY, NOW, TODAY
 
@@ -352,7 +352,7 @@ def test_the_policy_loader_turns_any_bytes_into_a_policy_or_located_problems(dat
 @given(st.data())
 def test_a_fact_stored_as_text_parses_back_to_the_same_value(data: st.DataObject) -> None:
     """Replays (simulate, import) re-read stored facts: text → value → text must be stable."""
-    from empower_cli.evaluate import fact_to_text, parse_fact_value
+    from empower_cli.core.evaluate import fact_to_text, parse_fact_value
 
     fact = data.draw(st.sampled_from(POLICY.case_types["t"].facts))
     raw = data.draw({
@@ -384,7 +384,7 @@ _import_bytes = st.lists(st.sampled_from([
 def _read_all(data: bytes, block: int, fmt: str) -> list[Any]:
     import io
 
-    from empower_cli import import_read
+    from empower_cli.imports import read as import_read
 
     out: list[Any] = []
     original = import_read._Lines.BLOCK_BYTES

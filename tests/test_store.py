@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from empower_cli import store as store_module
-from empower_cli.config import Identity
-from empower_cli.errors import DatabaseBusy, StoreError
-from empower_cli.models import Policy
-from empower_cli.services import CaseInput, customer_budget, open_case
-from empower_cli.store import GENESIS, MIGRATIONS, SCHEMA_VERSION, Store, event_hash
+from empower_cli.core.errors import DatabaseBusy, StoreError
+from empower_cli.core.models import Policy
+from empower_cli.services.cases import CaseInput, customer_budget, open_case
+from empower_cli.services.identity import Identity
+from empower_cli.store import sqlite as store_module
+from empower_cli.store.sqlite import GENESIS, MIGRATIONS, SCHEMA_VERSION, Store, event_hash
 from tests.conftest import JUSTIFICATION, LATE_RETURN, CliFn
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)
@@ -178,7 +178,7 @@ def test_the_decision_event_stores_what_is_needed_to_replay_it(cli: CliFn, db_pa
     data = json.loads(payload)
     assert kind == "opened"
     assert actor == "alice"
-    from empower_cli.config import os_account
+    from empower_cli.services.identity import os_account
 
     assert os_user == os_account()
     assert data["facts"] == {"days_since_purchase": "20", "has_receipt": "yes"}

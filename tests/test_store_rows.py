@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from empower_cli.config import Identity
-from empower_cli.errors import StoreError
-from empower_cli.evaluate import evaluate
-from empower_cli.models import BudgetState, Policy
-from empower_cli.services import CaseInput, case_row, propose
-from empower_cli.store import Store
+from empower_cli.core.errors import StoreError
+from empower_cli.core.evaluate import evaluate
+from empower_cli.core.models import BudgetState, Policy
+from empower_cli.services.cases import CaseInput, case_row, propose
+from empower_cli.services.identity import Identity
+from empower_cli.store.sqlite import Store
 from tests.conftest import JUSTIFICATION
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from empower_cli.errors import InvalidInput
-from empower_cli.timeutil import iso, parse_iso, parse_when
+from empower_cli.core.errors import InvalidInput
+from empower_cli.core.timeutil import iso, parse_iso, parse_when
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

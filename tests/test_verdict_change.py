@@ -10,10 +10,10 @@ import datetime as dt
 
 import pytest
 
-from empower_cli.evaluate import evaluate, validate_proposal
-from empower_cli.models import BudgetState, Evaluation, Policy
-from empower_cli.policy import parse_policy
-from empower_cli.verdict_change import budget_effect, differences, why_it_changed
+from empower_cli.core.evaluate import evaluate, validate_proposal
+from empower_cli.core.models import BudgetState, Evaluation, Policy
+from empower_cli.core.verdict import budget_effect, differences, why_it_changed
+from empower_cli.policy.load import parse_policy
 from tests.conftest import JUSTIFICATION, training_policy_text
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)

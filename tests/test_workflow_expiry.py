@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from empower_cli.timeutil import utcnow
+from empower_cli.core.timeutil import utcnow
 from tests.conftest import CliFn, as_json
 from tests.workflow_support import budget, case_row, events, new_case, open_in_past
 

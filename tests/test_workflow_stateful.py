@@ -16,12 +16,12 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from empower_cli import workflow
-from empower_cli.errors import EmpowerError
-from empower_cli.models import PENDING, Policy
-from empower_cli.policy import load_policy
-from empower_cli.services import CaseInput, open_case
-from empower_cli.store import Store
+from empower_cli.core.errors import EmpowerError
+from empower_cli.core.models import PENDING, Policy
+from empower_cli.policy.load import load_policy
+from empower_cli.services import workflow
+from empower_cli.services.cases import CaseInput, open_case
+from empower_cli.store.sqlite import Store
 from tests.conftest import JUSTIFICATION, training_policy_text, write_policy
 from tests.workflow_support import identity
 

@@ -8,10 +8,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from empower_cli.config import Identity
-from empower_cli.models import Policy
-from empower_cli.services import CaseInput, open_case
-from empower_cli.store import Store
+from empower_cli.core.models import Policy
+from empower_cli.services.cases import CaseInput, open_case
+from empower_cli.services.identity import Identity
+from empower_cli.store.sqlite import Store
 from tests.conftest import JUSTIFICATION, CliFn, as_json
 
 

@@ -106,8 +106,8 @@ def init(
     """
     with handle_errors():
         from empower_cli.cli.common import print_error, print_json, settings
-        from empower_cli.services_admin import initialise
-        from empower_cli.timeutil import utcnow
+        from empower_cli.core.timeutil import utcnow
+        from empower_cli.services.admin import initialise
 
         result = initialise(directory, db=settings(ctx).db, now=utcnow())
         if result["note"]:

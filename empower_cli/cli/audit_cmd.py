@@ -12,7 +12,7 @@ import typer
 from empower_cli.cli.common import WHEN, JsonOption, handle_errors, print_json, session, wants_json
 
 if TYPE_CHECKING:
-    from empower_cli.audit import Period
+    from empower_cli.audit.reports import Period
     from empower_cli.cli.common import Session
 
 app = typer.Typer(help="Supervisor reports and the tamper-evident log check.", no_args_is_help=True)
@@ -32,8 +32,8 @@ FormatOption = Annotated[
 
 def output_format(ctx: typer.Context, fmt: str | None, local_json: bool) -> str:
     """--format wins; the global or local --json means --format json (SPEC §5)."""
-    from empower_cli.audit_render import FORMATS
-    from empower_cli.errors import InvalidInput
+    from empower_cli.core.errors import InvalidInput
+    from empower_cli.render.reports import FORMATS
 
     as_json = wants_json(ctx, local_json)
     if fmt is None:
@@ -47,9 +47,9 @@ def output_format(ctx: typer.Context, fmt: str | None, local_json: bool) -> str:
 
 
 def period_of(s: Session, since: str | None, until: str | None) -> Period:
-    from empower_cli.audit import Period
-    from empower_cli.errors import InvalidInput
-    from empower_cli.timeutil import parse_when
+    from empower_cli.audit.reports import Period
+    from empower_cli.core.errors import InvalidInput
+    from empower_cli.core.timeutil import parse_when
 
     start = parse_when(since, now=s.now, field="--since") if since is not None else None
     end = parse_when(until, now=s.now, field="--until") if until is not None else None
@@ -71,7 +71,7 @@ def run_report(ctx: typer.Context, name: str, since: str | None, until: str | No
     with handle_errors(), session(ctx) as s:
         chosen = output_format(ctx, fmt, local_json)
         period = period_of(s, since, until)
-        from empower_cli import audit
+        from empower_cli.audit import reports as audit
 
         _note_deferred_indexes(s)
         data = audit.report(name, s.store, period, policy=s.policy, limit=limit)
@@ -80,7 +80,7 @@ def run_report(ctx: typer.Context, name: str, since: str | None, until: str | No
 
 def _note_deferred_indexes(s: Session) -> None:
     """Reports stay correct without the indexes a large import defers, only slower: say why."""
-    from empower_cli.store_import import deferred_indexes
+    from empower_cli.store.bulk import deferred_indexes
 
     if deferred_indexes(s.store.conn):
         print("note: some report indexes are not built yet (an import is running or was interrupted); "
@@ -88,7 +88,7 @@ def _note_deferred_indexes(s: Session) -> None:
 
 
 def emit(name: str, data: Any, fmt: str, *, currency: str, period: str) -> None:
-    from empower_cli import audit_render
+    from empower_cli.render import reports as audit_render
 
     if fmt == "json":
         print_json(data)
@@ -99,7 +99,7 @@ def emit(name: str, data: Any, fmt: str, *, currency: str, period: str) -> None:
 
         sys.stdout.write(audit_render.markdown(name, data))
     else:
-        from empower_cli.render import console
+        from empower_cli.render.terminal import console
 
         console().print(audit_render.table(name, data, currency=currency, period=period))
 
@@ -217,8 +217,8 @@ def verify(
     Example: empower audit verify --expect 1042:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
     """
     with handle_errors(), session(ctx, governed=False) as s:
-        from empower_cli.audit_verify import parse_head, verify
-        from empower_cli.errors import Conflict
+        from empower_cli.audit.verify import parse_head, verify
+        from empower_cli.core.errors import Conflict
 
         kept = parse_head(expect) if expect is not None else None
         result = verify(s.store, expect=kept)

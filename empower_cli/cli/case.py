@@ -60,7 +60,7 @@ def new(
             from empower_cli.cli.walkthrough import walk_through
 
             raise typer.Exit(walk_through(s, segment=segment, escalate=escalate))
-        from empower_cli.services import CaseInput, decision_json, open_case
+        from empower_cli.services.cases import CaseInput, decision_json, open_case
 
         inputs = CaseInput(
             customer_id=customer, case_type=case_type, facts=parse_fact_flags(fact or []),
@@ -71,18 +71,18 @@ def new(
         if wants_json(ctx, json):
             print_json(decision_json(decision, s.policy))
             return
-        from empower_cli.render import console, evaluation_panel
+        from empower_cli.render.terminal import console, evaluation_panel
 
         out = console()
         out.print(evaluation_panel(decision.evaluation, s.policy, title=f"case {decision.case_id}"))
-        from empower_cli.services import next_step
+        from empower_cli.services.cases import next_step
 
         step = next_step(decision.case_id, decision.evaluation.status)
         out.print(f"recorded case [bold]{decision.case_id}[/]; next: {step}")
 
 
 def parse_fact_flags(values: list[str]) -> dict[str, str]:
-    from empower_cli.errors import InvalidInput
+    from empower_cli.core.errors import InvalidInput
 
     facts: dict[str, str] = {}
     for item in values:
@@ -102,8 +102,8 @@ def show(ctx: typer.Context, case_id: CaseId, json: JsonOption = False) -> None:
     Example: empower case show 42
     """
     with handle_errors(), session(ctx) as s:
-        from empower_cli.errors import NotFound
-        from empower_cli.services import budget_json, customer_budget
+        from empower_cli.core.errors import NotFound
+        from empower_cli.services.cases import budget_json, customer_budget
 
         case = s.store.get_case(case_id, now=s.now)
         if case is None:
@@ -123,7 +123,7 @@ def show(ctx: typer.Context, case_id: CaseId, json: JsonOption = False) -> None:
             detail["customer_budget"] = budget_json(budget, s.policy.digits)
             print_json(detail)
             return
-        from empower_cli.render import console, print_case_detail
+        from empower_cli.render.terminal import console, print_case_detail
 
         print_case_detail(console(), case, events, policy=s.policy, budget=budget)
 
@@ -149,9 +149,9 @@ def list_cases(
     Example: empower case list --status pending_cosign --since 7d
     """
     with handle_errors(), session(ctx) as s:
-        from empower_cli.errors import InvalidInput
-        from empower_cli.models import STATUSES
-        from empower_cli.timeutil import parse_when
+        from empower_cli.core.errors import InvalidInput
+        from empower_cli.core.models import STATUSES
+        from empower_cli.core.timeutil import parse_when
 
         customer, agent = _filter(customer, "--customer"), _filter(agent, "--agent")
         if status is not None and status not in STATUSES:
@@ -166,7 +166,7 @@ def list_cases(
             print_json({"rows": [case_summary_json(c, s.policy.digits) for c in cases], "truncated": truncated,
                         "limit": limit or None})  # fmt: skip
             return
-        from empower_cli.render import cases_table, console
+        from empower_cli.render.terminal import cases_table, console
 
         out = console()
         if not cases:
@@ -181,13 +181,13 @@ def _filter(value: str | None, field: str) -> str | None:
     """A customer or agent filter follows the identifier rule: a value no identifier can hold
     (an invisible character, not NFC, a lone surrogate from argv bytes) is refused, not
     answered with an empty list that looks like "no cases"."""
-    from empower_cli.evaluate import clean_id
+    from empower_cli.core.evaluate import clean_id
 
     return None if value is None else clean_id(value, field=field)
 
 
 def case_summary_json(case: dict[str, Any], digits: int) -> dict[str, Any]:
-    from empower_cli.money import format_money
+    from empower_cli.core.money import format_money
 
     return {
         "case_id": case["id"], "opened_at": case["opened_at"], "customer_id": case["customer_id"],
@@ -201,7 +201,7 @@ def case_summary_json(case: dict[str, Any], digits: int) -> dict[str, Any]:
 def case_detail_json(case: dict[str, Any], digits: int) -> dict[str, Any]:
     import json
 
-    from empower_cli.money import format_money
+    from empower_cli.core.money import format_money
 
     detail = case_summary_json(case, digits)
     detail.update({

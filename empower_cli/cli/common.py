@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from empower_cli.errors import EmpowerError, InvalidPolicy, PolicyError
+from empower_cli.core.errors import EmpowerError, InvalidPolicy, PolicyError
 
 if TYPE_CHECKING:
-    from empower_cli.config import Identity
-    from empower_cli.governance import Applied, PolicyFile
-    from empower_cli.models import Policy
-    from empower_cli.store import Store
+    from empower_cli.core.models import Policy
+    from empower_cli.services.governance import Applied, PolicyFile
+    from empower_cli.services.identity import Identity
+    from empower_cli.store.sqlite import Store
 
 PolicyOption = Annotated[
     Path | None,
@@ -123,7 +123,7 @@ def _shorten(text: str, limit: int) -> str:
 
 
 def print_error(message: str, *, prefix: str = "error: ") -> None:
-    from empower_cli.render import visible
+    from empower_cli.render.terminal import visible
 
     sys.stderr.write(f"{prefix}{visible(message)}\n")
     sys.stderr.flush()
@@ -135,7 +135,7 @@ def print_json(value: Any) -> None:
 
 def warn_if_network_filesystem(path: Path) -> None:
     """SQLite's locking is unreliable on network filesystems: say so, then carry on."""
-    from empower_cli.fsinfo import network_filesystem
+    from empower_cli.store.files import network_filesystem
 
     kind = network_filesystem(path)
     if kind is not None:
@@ -162,7 +162,7 @@ class Session:
     @property
     def store(self) -> Store:
         if self._store is None:
-            from empower_cli.store import Store
+            from empower_cli.store.sqlite import Store
 
             self._store = Store(self.db_path)
             warn_if_network_filesystem(self.db_path)
@@ -173,7 +173,7 @@ class Session:
         """The applied policy (applying the file first on a database that has none), saying on
         stderr when the file on disk differs from it."""
         if self._governing is None:
-            from empower_cli.governance import drift_note, ensure_applied, read_policy_file
+            from empower_cli.services.governance import drift_note, ensure_applied, read_policy_file
 
             file, problem = None, None
             if self.policy_path is not None:
@@ -194,8 +194,8 @@ class Session:
     def _applied_read_only(self, file: PolicyFile | None, problem: InvalidPolicy | None) -> Applied:
         """The applied policy read without writing; on a database that has none yet (or no
         database), the valid policy file that would be applied."""
-        from empower_cli.governance import proposed, read_applied
-        from empower_cli.store_import import open_read_only
+        from empower_cli.services.governance import proposed, read_applied
+        from empower_cli.store.bulk import open_read_only
 
         conn = open_read_only(self.db_path)
         try:
@@ -216,7 +216,7 @@ class Session:
         return self.applied.policy
 
     def identity(self) -> Identity:
-        from empower_cli.config import identify
+        from empower_cli.services.identity import identify
 
         return identify(self.policy)
 
@@ -237,8 +237,8 @@ def session(ctx: typer.Context, *, writes: bool = True, governed: bool = True) -
     gets first. `audit head` and `verify` need none: they must work on any log, even one
     whose policy event was damaged. `writes`: False for a dry run (nothing created or applied).
     """
-    from empower_cli.config import database_path, find_policy
-    from empower_cli.timeutil import utcnow
+    from empower_cli.core.timeutil import utcnow
+    from empower_cli.policy.paths import database_path, find_policy
 
     opts = settings(ctx)
     try:
@@ -257,7 +257,7 @@ def session(ctx: typer.Context, *, writes: bool = True, governed: bool = True) -
         if governed:
             s.applied  # noqa: B018  (the policy file is checked, and a new database governed, before anything else)
         elif policy_path is not None:
-            from empower_cli.governance import read_policy_file
+            from empower_cli.services.governance import read_policy_file
 
             with suppress(InvalidPolicy):  # only a missing or unsafe file is refused here
                 read_policy_file(policy_path)

@@ -23,8 +23,8 @@ def show(
     Example: empower customer show C-1001
     """
     with handle_errors(), session(ctx) as s:
-        from empower_cli.evaluate import clean_id
-        from empower_cli.services import budget_json, customer_budget
+        from empower_cli.core.evaluate import clean_id
+        from empower_cli.services.cases import budget_json, customer_budget
 
         customer = clean_id(customer_id, field="customer")
         budget = customer_budget(customer, policy=s.policy, store=s.store, now=s.now)
@@ -39,7 +39,7 @@ def show(
                         "discretionary_cases": budget.count,
                         "cases": [case_summary_json(c, s.policy.digits) for c in cases]})  # fmt: skip
             return
-        from empower_cli.render import cases_table, console, money_line, safe
+        from empower_cli.render.terminal import cases_table, console, money_line, safe
 
         out = console()
         seg = f" ({safe(segment)})" if segment else ""
@@ -70,14 +70,14 @@ def segment(
     Example: empower customer segment C-1001 vip --note "Gold card holder since 2019"
     """
     with handle_errors(), session(ctx) as s:
-        from empower_cli.services import grant_segment
+        from empower_cli.services.cases import grant_segment
 
         result = grant_segment(customer_id, name, note, policy=s.policy, store=s.store, identity=s.identity(),
                                now=s.now)  # fmt: skip
         if wants_json(ctx, json):
             print_json(result)
             return
-        from empower_cli.render import console, safe
+        from empower_cli.render.terminal import console, safe
 
         out = console()
         who = safe(result["customer_id"])

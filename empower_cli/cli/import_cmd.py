@@ -12,8 +12,8 @@ from empower_cli.cli.common import JsonOption, handle_errors, print_json, sessio
 
 if TYPE_CHECKING:
     from empower_cli.cli.common import Session
-    from empower_cli.import_read import Format
-    from empower_cli.importer import Importer, Summary
+    from empower_cli.imports.read import Format
+    from empower_cli.imports.run import Importer, Summary
 
 app = typer.Typer(help="Bring in historical cases from another system.", no_args_is_help=True)
 
@@ -43,23 +43,23 @@ def cases(
     # Not `governed` yet: a --rejects path that would replace a file is refused before the
     # database is opened (or created); the applied policy is read right after.
     with handle_errors(), session(ctx, writes=not dry_run, governed=False) as s:
-        from empower_cli.errors import ImportInterrupted
-        from empower_cli.import_pool import default_workers
-        from empower_cli.import_read import detect_format
-        from empower_cli.import_rejects import RejectsFile
-        from empower_cli.importer import Importer
-        from empower_cli.store_import import open_read_only
+        from empower_cli.core.errors import ImportInterrupted
+        from empower_cli.imports.pool import default_workers
+        from empower_cli.imports.read import detect_format
+        from empower_cli.imports.rejects import RejectsFile
+        from empower_cli.imports.run import Importer
+        from empower_cli.store.bulk import open_read_only
 
         form = detect_format(file, fmt)
         as_json = wants_json(ctx, json)
         if not file.is_file():
-            from empower_cli.errors import NotFound
+            from empower_cli.core.errors import NotFound
 
             raise NotFound(f"{file}: no such file")
         target = _rejects_target(file, rejects, dry_run=dry_run, s=s)  # before the database is opened
         identity = s.identity()  # under the applied policy (a new database gets the file first)
         if not identity.role.may_import:
-            from empower_cli.errors import NotAllowed
+            from empower_cli.core.errors import NotAllowed
 
             raise NotAllowed(f"{identity.agent} ({identity.role.name}) may not import cases; only a role with "
                              "can_approve or can_import may")  # fmt: skip
@@ -92,7 +92,7 @@ def cases(
 def _rejects_target(file: Path, rejects: Path | None, *, dry_run: bool, s: Session) -> Path | None:
     """Where the rejects report goes; refuses (exit 2) a path that would replace a file.
     A dry run writes no report unless asked for one; the default name is numbered when taken."""
-    from empower_cli.import_rejects import check_folder, default_rejects_path, protected_files, refuse_overwrite
+    from empower_cli.imports.rejects import check_folder, default_rejects_path, protected_files, refuse_overwrite
 
     protected = protected_files(input_file=file, database=s.db_path, policy=s.policy_path)
     if rejects is not None:
@@ -110,7 +110,7 @@ def _run(importer: Importer, file: Path, fmt: Format, *, progress: bool) -> Summ
         return importer.run(file, fmt)
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from empower_cli.render import console
+    from empower_cli.render.terminal import console
 
     size = file.stat().st_size
     # No refresh thread (auto_refresh=False): the importer forks its workers, and a fork

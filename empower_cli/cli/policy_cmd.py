@@ -25,9 +25,9 @@ def check(
 
     Example: empower policy check policies.toml
     """
-    from empower_cli.config import find_policy
-    from empower_cli.errors import PolicyError
-    from empower_cli.policy import load_policy
+    from empower_cli.core.errors import PolicyError
+    from empower_cli.policy.load import load_policy
+    from empower_cli.policy.paths import find_policy
 
     as_json = wants_json(ctx, json)
     with handle_errors():
@@ -63,8 +63,8 @@ def show(
 
     Example: empower policy show --applied
     """
-    from empower_cli.config import find_policy
-    from empower_cli.governance import read_policy_file
+    from empower_cli.policy.paths import find_policy
+    from empower_cli.services.governance import read_policy_file
 
     with handle_errors():
         if applied:
@@ -73,11 +73,11 @@ def show(
         else:
             policy = read_policy_file(find_policy(settings(ctx).policy)).policy
         if wants_json(ctx, json):
-            from empower_cli.services_admin import policy_json
+            from empower_cli.services.admin import policy_json
 
             print_json(policy_json(policy))
             return
-        from empower_cli.render import console, policy_tables
+        from empower_cli.render.terminal import console, policy_tables
 
         console().print(policy_tables(policy))
 
@@ -97,9 +97,9 @@ def apply(
 
     Example: empower policy apply --note "Return window bendable to 45 days from December"
     """
-    from empower_cli.config import find_policy
-    from empower_cli.governance import apply_policy, read_policy_file
-    from empower_cli.workflow import optional_text
+    from empower_cli.policy.paths import find_policy
+    from empower_cli.services.governance import apply_policy, read_policy_file
+    from empower_cli.services.workflow import optional_text
 
     with handle_errors(), session(ctx) as s:
         text = optional_text(note, field="--note")
@@ -124,7 +124,7 @@ def log(ctx: typer.Context, json: JsonOption = False) -> None:
     Example: empower policy log
     """
     with handle_errors(), session(ctx) as s:
-        from empower_cli.governance import log_json
+        from empower_cli.services.governance import log_json
 
         rows = log_json(s.store.policy_log())
         if wants_json(ctx, json):
@@ -132,7 +132,7 @@ def log(ctx: typer.Context, json: JsonOption = False) -> None:
             return
         from rich.table import Table
 
-        from empower_cli.render import console, safe
+        from empower_cli.render.terminal import console, safe
 
         table = Table("#", "version", "applied at", "by", "sha256", "note", header_style="bold", box=None,
                       padding=(0, 1))  # fmt: skip

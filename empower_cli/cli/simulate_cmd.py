@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from empower_cli.cli.common import Session
-    from empower_cli.simulate import Simulation
+    from empower_cli.services.simulate import Simulation
 
 
 def simulate(
@@ -40,9 +40,9 @@ def simulate(
     Example: empower policy simulate policies.new.toml --since 365d
     """
     with handle_errors(), session(ctx) as s:
-        from empower_cli.policy import load_policy
-        from empower_cli.simulate import simulate as replay
-        from empower_cli.timeutil import parse_when
+        from empower_cli.core.timeutil import parse_when
+        from empower_cli.policy.load import load_policy
+        from empower_cli.services.simulate import simulate as replay
 
         candidate = load_policy(new_policy)
         start = parse_when(since, now=s.now, field="--since") if since is not None else None
@@ -51,7 +51,7 @@ def simulate(
         if wants_json(ctx, json):
             print_json(result)
             return
-        from empower_cli.render import console
+        from empower_cli.render.terminal import console
 
         before = f"the applied policy #{s.applied.number}"
         console().print(render(result, currency=candidate.currency, before=before, after=str(new_policy)))
@@ -66,8 +66,8 @@ def _with_progress(run: Callable[[Callable[[int], None] | None], Simulation], s:
         return run(None).json()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from empower_cli.render import console
-    from empower_cli.simulate import count_cases
+    from empower_cli.render.terminal import console
+    from empower_cli.services.simulate import count_cases
 
     with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console(stderr=True), transient=True) as bar:  # fmt: skip
@@ -80,8 +80,8 @@ def render(r: dict[str, Any], *, currency: str, before: str, after: str) -> Rend
     from rich.console import Group
     from rich.table import Table
 
-    from empower_cli.audit_render import grouped
-    from empower_cli.render import safe
+    from empower_cli.render.reports import grouped
+    from empower_cli.render.terminal import safe
 
     parts: list[RenderableType] = [
         f"replayed [bold]{r['cases']:,}[/] cases under {safe(before)} ({safe(r['policy_before']['version'])}) "

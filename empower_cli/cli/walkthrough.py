@@ -12,15 +12,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar, cast
 
-from empower_cli.errors import EmpowerError, InvalidInput
-from empower_cli.render import safe
+from empower_cli.core.errors import EmpowerError, InvalidInput
+from empower_cli.render.terminal import safe
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from empower_cli.cli.common import Session
-    from empower_cli.config import Identity
-    from empower_cli.models import CaseType, Evaluation, Fact, Proposal, Reaction
+    from empower_cli.core.models import CaseType, Evaluation, Fact, Proposal, Reaction
+    from empower_cli.services.identity import Identity
 
 CANCELLED = 130
 T = TypeVar("T")
@@ -64,7 +64,7 @@ def walk_through(s: Session, *, segment: str | None, escalate: bool) -> int:
 
 def dialogue(t: Talk, *, segment: str | None, escalate: bool) -> tuple[Proposal, Evaluation] | None:
     """Every question in the order of SPEC §5; None when the agent declines to record."""
-    from empower_cli.services import CaseInput, propose
+    from empower_cli.services.cases import CaseInput, propose
 
     t.out.print("[bold]New case[/] (Ctrl-C or Ctrl-D cancels; nothing is recorded until you confirm)")
     customer = ask_customer(t, segment)
@@ -141,10 +141,10 @@ def choose(t: Talk, label: str, field: str, options: Sequence[tuple[str, str]]) 
 
 def ask_customer(t: Talk, segment: str | None) -> str:
     """The customer id, then at once the customer's budget."""
-    from empower_cli.evaluate import clean_id
-    from empower_cli.render import money_line
-    from empower_cli.services import customer_budget
-    from empower_cli.timeutil import utcnow
+    from empower_cli.core.evaluate import clean_id
+    from empower_cli.core.timeutil import utcnow
+    from empower_cli.render.terminal import money_line
+    from empower_cli.services.cases import customer_budget
 
     customer = ask_until(t, "Customer id:", lambda text: clean_id(text.strip(), field="customer"))
     p = t.s.policy
@@ -162,7 +162,7 @@ def ask_case_type(t: Talk) -> CaseType:
 
 def ask_fact(t: Talk, fact: Fact) -> str:
     """One fact, typed per the policy; returns its canonical text."""
-    from empower_cli.evaluate import fact_to_text, parse_fact_value
+    from empower_cli.core.evaluate import fact_to_text, parse_fact_value
 
     digits = t.s.policy.digits
     if fact.type == "choice":
@@ -182,7 +182,7 @@ def ask_action(t: Talk, ctype: CaseType) -> str:
 
 
 def ask_amount(t: Talk) -> str:
-    from empower_cli.money import format_money, parse_money
+    from empower_cli.core.money import format_money, parse_money
 
     p = t.s.policy
     label = f"Amount in {p.currency} (e.g. {format_money(1250, p.digits)}):"
@@ -191,7 +191,7 @@ def ask_amount(t: Talk) -> str:
 
 def ask_justification(t: Talk, proposal: Proposal, evaluation: Evaluation) -> Proposal:
     """Ask until the justification is long enough, when the verdict needs one."""
-    from empower_cli.evaluate import clean_text
+    from empower_cli.core.evaluate import clean_text
 
     need = t.s.policy.min_justification_chars
     if not evaluation.justification_required or len(proposal.justification.strip()) >= need:
@@ -209,7 +209,7 @@ def ask_justification(t: Talk, proposal: Proposal, evaluation: Evaluation) -> Pr
 
 def ask_reaction(t: Talk, proposal: Proposal, evaluation: Evaluation) -> tuple[Proposal, Evaluation]:
     """The customer's reaction (Enter skips); a dissatisfied customer may go to a supervisor."""
-    from empower_cli.models import REACTIONS
+    from empower_cli.core.models import REACTIONS
 
     def parse(text: str) -> str | None:
         answer = text.strip().lower()
@@ -238,9 +238,9 @@ def ask_reaction(t: Talk, proposal: Proposal, evaluation: Evaluation) -> tuple[P
 
 def show_evaluation(t: Talk, proposal: Proposal) -> Evaluation:
     """Evaluate against the budget as it is now (nothing recorded) and show the verdict."""
-    from empower_cli.render import evaluation_panel
-    from empower_cli.services import preview
-    from empower_cli.timeutil import utcnow
+    from empower_cli.core.timeutil import utcnow
+    from empower_cli.render.terminal import evaluation_panel
+    from empower_cli.services.cases import preview
 
     p = t.s.policy
     evaluation = preview(proposal, policy=p, store=t.s.store, identity=t.identity, now=utcnow())
@@ -260,9 +260,9 @@ def needs(evaluation: Evaluation, min_chars: int) -> list[str]:
 
 def record(t: Talk, proposal: Proposal, previewed: Evaluation) -> int:
     """Record in one transaction; the verdict is re-checked against the budget under the lock."""
-    from empower_cli.render import console
-    from empower_cli.services import next_step, open_case
-    from empower_cli.timeutil import utcnow
+    from empower_cli.core.timeutil import utcnow
+    from empower_cli.render.terminal import console
+    from empower_cli.services.cases import next_step, open_case
 
     try:
         decision = open_case(proposal, policy=t.s.policy, store=t.s.store, identity=t.identity, now=utcnow())
@@ -282,7 +282,7 @@ def show_changes(t: Talk, previewed: Evaluation, recorded: Evaluation) -> None:
     """Before the case id: every way the recorded verdict differs from the one confirmed."""
     from rich.padding import Padding
 
-    from empower_cli.verdict_change import differences, why_it_changed
+    from empower_cli.core.verdict import differences, why_it_changed
 
     digits = t.s.policy.digits
     changes = differences(previewed, recorded, digits)

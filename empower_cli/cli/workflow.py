@@ -14,7 +14,7 @@ from empower_cli.cli.common import CaseId, JsonOption, handle_errors, print_json
 
 if TYPE_CHECKING:
     from empower_cli.cli.common import Session
-    from empower_cli.workflow import StepResult
+    from empower_cli.services.workflow import StepResult
 
 Opt = typer.Option
 NoteOption = Annotated[str | None, Opt("--note", help="Why (recorded with the step).", show_default=False)]
@@ -29,14 +29,14 @@ def queue(ctx: typer.Context, json: JsonOption = False) -> None:
     Example: empower case queue
     """
     with handle_errors(), session(ctx) as s:
-        from empower_cli.workflow import queue_for, queue_json
+        from empower_cli.services.workflow import queue_for, queue_json
 
         identity = s.identity()
         items = queue_for(identity, store=s.store, now=s.now)
         if wants_json(ctx, json):
             print_json([queue_json(i, s.policy.digits) for i in items])
             return
-        from empower_cli.render import console, safe
+        from empower_cli.render.terminal import console, safe
 
         out = console()
         if not items:
@@ -44,7 +44,7 @@ def queue(ctx: typer.Context, json: JsonOption = False) -> None:
             return
         from rich.table import Table
 
-        from empower_cli.money import format_money
+        from empower_cli.core.money import format_money
 
         table = Table(title=f"waiting for {safe(identity.agent)} ({safe(identity.role.name)})",
                       header_style="bold underline", box=None, pad_edge=False, padding=(0, 1))  # fmt: skip
@@ -72,7 +72,7 @@ def cosign(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: J
 
     Example: empower case cosign 42 --note "Checked the receipt, fair exception"
     """
-    from empower_cli import workflow
+    from empower_cli.services import workflow
 
     _settle(ctx, json, workflow.cosign, case_id, note)
 
@@ -88,7 +88,7 @@ def object_(
 
     Example: empower case object 42 --reason "Third exception for this customer this month"
     """
-    from empower_cli import workflow
+    from empower_cli.services import workflow
 
     _settle(ctx, json, workflow.object_, case_id, reason)
 
@@ -99,7 +99,7 @@ def approve(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: 
 
     Example: empower case approve 42 --note "Fair given the flight delay"
     """
-    from empower_cli import workflow
+    from empower_cli.services import workflow
 
     _settle(ctx, json, workflow.approve, case_id, note)
 
@@ -110,7 +110,7 @@ def deny(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: Jso
 
     Example: empower case deny 42 --note "Outside what we can offer; offered store credit instead"
     """
-    from empower_cli import workflow
+    from empower_cli.services import workflow
 
     _settle(ctx, json, workflow.deny, case_id, note)
 
@@ -130,8 +130,8 @@ def outcome(
 
     Example: empower case outcome 42 --reaction satisfied --retained
     """
-    from empower_cli import workflow
-    from empower_cli.errors import InvalidInput
+    from empower_cli.core.errors import InvalidInput
+    from empower_cli.services import workflow
 
     def step(s: Session) -> StepResult:
         if retained and lost:
@@ -153,11 +153,11 @@ def _run(ctx: typer.Context, json: bool, step: Callable[[Session], StepResult]) 
     with handle_errors(), session(ctx) as s:
         result = step(s)
         if wants_json(ctx, json):
-            from empower_cli.workflow import step_json
+            from empower_cli.services.workflow import step_json
 
             print_json(step_json(result, s.policy))
             return
-        from empower_cli.render import STATUS_STYLE, console, money_line, safe
+        from empower_cli.render.terminal import STATUS_STYLE, console, money_line, safe
 
         out = console()
         style = STATUS_STYLE.get(result.status, "")

@@ -9,9 +9,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from empower_cli.audit_state import StateCheck, check_state
-from empower_cli.errors import InvalidInput
-from empower_cli.store import GENESIS, Head, Store, event_hash
+from empower_cli.audit.state import StateCheck, check_state
+from empower_cli.core.errors import InvalidInput
+from empower_cli.store.sqlite import GENESIS, Head, Store, event_hash
 
 
 def parse_head(text: str) -> Head:

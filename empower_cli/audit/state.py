@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from empower_cli.models import PENDING
-from empower_cli.store import Row, Store
+from empower_cli.core.models import PENDING
+from empower_cli.store.sqlite import Row, Store
 
 OUTSIDE = "changed outside empower"
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from empower_cli.config import Identity, os_account
-from empower_cli.errors import Conflict, InvalidPolicy, NotAllowed, PolicyError, StoreError
-from empower_cli.models import Policy
-from empower_cli.store import Store
+from empower_cli.core.errors import Conflict, InvalidPolicy, NotAllowed, PolicyError, StoreError
+from empower_cli.core.models import Policy
+from empower_cli.services.identity import Identity, os_account
+from empower_cli.store.sqlite import Store
 
 POLICY_APPLIED = "policy_applied"
 
@@ -46,7 +46,7 @@ class Applied:
 
 def read_policy_file(path: Path) -> PolicyFile:
     """Read and validate a policy file (exit 3 when unsafe, unreadable or invalid)."""
-    from empower_cli.policy import parse_policy, read_policy_bytes
+    from empower_cli.policy.load import parse_policy, read_policy_bytes
 
     data = read_policy_bytes(path)
     policy = parse_policy(data, str(path))
@@ -60,8 +60,8 @@ def applied_policy(store: Store) -> Applied | None:
 
 def read_applied(conn: sqlite3.Connection, path: Path) -> Applied | None:
     """`applied_policy` on any connection (a dry run reads through a read-only one)."""
-    from empower_cli.policy import parse_policy
-    from empower_cli.store import latest_event
+    from empower_cli.policy.load import parse_policy
+    from empower_cli.store.sqlite import latest_event
 
     event = latest_event(conn, POLICY_APPLIED)
     if event is None:
@@ -87,7 +87,7 @@ def read_applied(conn: sqlite3.Connection, path: Path) -> Applied | None:
 def _chained(conn: sqlite3.Connection, event: dict[str, Any], payload: dict[str, Any]) -> bool:
     """The policy event still hashes to its own hash, and the next event links to it: an edit
     in place is refused at once (a whole recomputed chain takes `audit verify --expect`)."""
-    from empower_cli.store import event_hash, next_prev_hash
+    from empower_cli.store.sqlite import event_hash, next_prev_hash
 
     if event_hash(event["prev_hash"], {**event, "payload": payload}) != event["hash"]:
         return False

@@ -10,13 +10,13 @@ import hashlib
 import json
 from typing import Any, NamedTuple
 
-from empower_cli.errors import InvalidInput
-from empower_cli.evaluate import FALSE_WORDS, TRUE_WORDS, clean_id, evaluate, same_person, validate_proposal
-from empower_cli.import_read import Record, RowProblem
-from empower_cli.models import PENDING, STATUSES, BudgetState, FactValue, Policy, Proposal, Role
-from empower_cli.money import format_money, parse_money
-from empower_cli.services import facts_as_text
-from empower_cli.timeutil import iso, parse_iso
+from empower_cli.core.errors import InvalidInput
+from empower_cli.core.evaluate import FALSE_WORDS, TRUE_WORDS, clean_id, evaluate, same_person, validate_proposal
+from empower_cli.core.models import PENDING, STATUSES, BudgetState, FactValue, Policy, Proposal, Role
+from empower_cli.core.money import format_money, parse_money
+from empower_cli.core.timeutil import iso, parse_iso
+from empower_cli.imports.read import Record, RowProblem
+from empower_cli.services.cases import facts_as_text
 
 # Encoders made once: json.dumps(..., ensure_ascii=False) builds a new encoder per call.
 # _canonical gives exactly store.canonical_json's text.

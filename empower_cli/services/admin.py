@@ -8,12 +8,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from empower_cli.config import POLICY_FILENAME, database_path
-from empower_cli.errors import StoreError
-from empower_cli.governance import applied_json, applied_policy, drift_note, ensure_applied, read_policy_file
-from empower_cli.models import Policy
-from empower_cli.money import format_money
-from empower_cli.store import Store
+from empower_cli.core.errors import StoreError
+from empower_cli.core.models import Policy
+from empower_cli.core.money import format_money
+from empower_cli.policy.paths import POLICY_FILENAME, database_path
+from empower_cli.services.governance import applied_json, applied_policy, drift_note, ensure_applied, read_policy_file
+from empower_cli.store.sqlite import Store
 
 
 def default_policy_text() -> str:
@@ -42,7 +42,7 @@ def initialise(directory: Path, *, now: dt.datetime, db: Path | None = None) -> 
     file = read_policy_file(target)
     db_path = database_path(db, target)
     with Store(db_path) as store:
-        from empower_cli.store_import import rebuild_indexes
+        from empower_cli.store.bulk import rebuild_indexes
 
         rebuilt = rebuild_indexes(store)  # left by an interrupted import, if any
         before = applied_policy(store)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from empower_cli.errors import InvalidInput
+from empower_cli.core.errors import InvalidInput
 
 UTC = dt.timezone.utc
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

@@ -11,18 +11,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from empower_cli.config import Identity
-from empower_cli.errors import NotAllowed, SegmentNotGranted
-from empower_cli.evaluate import (
+from empower_cli.core.errors import NotAllowed, SegmentNotGranted
+from empower_cli.core.evaluate import (
     check_justification,
     evaluate,
     fact_to_text,
     validate_proposal,
 )
-from empower_cli.models import BudgetState, Evaluation, Policy, Proposal
-from empower_cli.money import format_money
-from empower_cli.store import Store
-from empower_cli.timeutil import iso
+from empower_cli.core.models import BudgetState, Evaluation, Policy, Proposal
+from empower_cli.core.money import format_money
+from empower_cli.core.timeutil import iso
+from empower_cli.services.identity import Identity
+from empower_cli.store.sqlite import Store
 
 
 @dataclass(frozen=True)
@@ -121,8 +121,8 @@ def grant_segment(customer_id: str, segment: str, note: str | None, *, policy: P
                   identity: Identity, now: dt.datetime) -> dict[str, Any]:  # fmt: skip
     """`empower customer segment`: put a customer in a budget segment (can_approve only),
     recorded as a `segment_set` event in the hash chain."""
-    from empower_cli.evaluate import check_segment, clean_id
-    from empower_cli.workflow import required_text
+    from empower_cli.core.evaluate import check_segment, clean_id
+    from empower_cli.services.workflow import required_text
 
     customer = clean_id(customer_id, field="customer")
     name = check_segment(policy, segment)

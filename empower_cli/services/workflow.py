@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from empower_cli.config import Identity
-from empower_cli.errors import Conflict, InvalidInput, NotAllowed, NotFound, SelfApproval, SelfCosign
-from empower_cli.evaluate import clean_text, same_person
-from empower_cli.models import PENDING, REACTIONS, BudgetState, Policy
-from empower_cli.money import format_money
-from empower_cli.store import Row, Store
-from empower_cli.timeutil import age, iso
+from empower_cli.core.errors import Conflict, InvalidInput, NotAllowed, NotFound, SelfApproval, SelfCosign
+from empower_cli.core.evaluate import clean_text, same_person
+from empower_cli.core.models import PENDING, REACTIONS, BudgetState, Policy
+from empower_cli.core.money import format_money
+from empower_cli.core.timeutil import age, iso
+from empower_cli.services.identity import Identity
+from empower_cli.store.sqlite import Row, Store
 
 SETTLING = ("cosigned", "approved", "denied", "expired")
 
@@ -194,7 +194,7 @@ def queue_json(item: QueueItem, digits: int) -> dict[str, Any]:
 
 
 def step_json(result: StepResult, policy: Policy) -> dict[str, Any]:
-    from empower_cli.services import budget_json
+    from empower_cli.services.cases import budget_json
 
     out: dict[str, Any] = {"case_id": result.case_id, "event": result.kind, "status": result.status,
                            "by": result.actor, "at": result.at}  # fmt: skip

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from empower_cli.errors import InvalidInput
+from empower_cli.core.errors import InvalidInput
 
 # ISO 4217 minor units for the currencies that differ from the usual 2.
 _MINOR_DIGITS = {

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from empower_cli.errors import StoreError
-from empower_cli.store import BUSY_TIMEOUT_MS, SCHEMA_VERSION, Store
+from empower_cli.core.errors import StoreError
+from empower_cli.store.sqlite import BUSY_TIMEOUT_MS, SCHEMA_VERSION, Store
 
 CASE_COLUMNS = (
     "id", "external_id", "imported", "opened_at", "agent", "customer_id", "segment",

@@ -16,7 +16,7 @@ from itertools import chain
 from pathlib import Path
 from typing import IO, Any, AnyStr, Literal
 
-from empower_cli.errors import InvalidInput
+from empower_cli.core.errors import InvalidInput
 
 Format = Literal["csv", "jsonl"]
 REQUIRED = ("external_id", "customer_id", "agent", "opened_at", "case_type", "action", "amount")

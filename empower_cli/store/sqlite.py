@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from empower_cli.errors import DatabaseBusy, EmpowerError, StoreError
-from empower_cli.models import BudgetState
-from empower_cli.timeutil import iso
+from empower_cli.core.errors import DatabaseBusy, EmpowerError, StoreError
+from empower_cli.core.models import BudgetState
+from empower_cli.core.timeutil import iso
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -189,7 +189,7 @@ class Store:
             raise StoreError(f"{path}: no database here yet (run: empower init)")
         if create:
             self._make_parent(path)
-            from empower_cli.fsinfo import create_shared_file
+            from empower_cli.store.files import create_shared_file
 
             create_shared_file(path)
         try:
@@ -214,7 +214,7 @@ class Store:
     def _share_with_group(self) -> None:
         """In a group-shared directory, the file and its -wal/-shm stay writable by the group
         (README: "Several accounts on one database")."""
-        from empower_cli.fsinfo import share_with_group
+        from empower_cli.store.files import share_with_group
 
         p = self.path
         share_with_group([p, p.with_name(p.name + "-wal"), p.with_name(p.name + "-shm")], p.parent)
@@ -223,7 +223,7 @@ class Store:
     def _make_parent(path: Path) -> None:
         try:
             if not path.parent.is_dir():
-                from empower_cli.fsinfo import make_shared_dir
+                from empower_cli.store.files import make_shared_dir
 
                 path.parent.mkdir(parents=True, exist_ok=True)
                 make_shared_dir(path.parent)

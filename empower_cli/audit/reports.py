@@ -12,11 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from empower_cli.errors import InvalidInput
-from empower_cli.models import Policy
-from empower_cli.money import format_money
-from empower_cli.store import STATUS_SQL, Store
-from empower_cli.timeutil import iso
+from empower_cli.core.errors import InvalidInput
+from empower_cli.core.models import Policy
+from empower_cli.core.money import format_money
+from empower_cli.core.timeutil import iso
+from empower_cli.store.sqlite import STATUS_SQL, Store
 
 REPORTS = ("summary", "agents", "rules", "customers", "pairs", "outcomes")
 

@@ -10,8 +10,8 @@ import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 
-from empower_cli.errors import InvalidInput
-from empower_cli.models import (
+from empower_cli.core.errors import InvalidInput
+from empower_cli.core.models import (
     REACTIONS,
     BudgetState,
     Evaluation,
@@ -26,8 +26,8 @@ from empower_cli.models import (
     RuleResultKind,
     Status,
 )
-from empower_cli.money import format_money, parse_money
-from empower_cli.text import identifier_problem
+from empower_cli.core.money import format_money, parse_money
+from empower_cli.core.text import identifier_problem
 
 MAX_ID_CHARS = 200
 MAX_TEXT_CHARS = 1_000_000  # SPEC §9: real complaint narratives run past 15,000 characters

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from empower_cli.config import Identity
-from empower_cli.errors import ImportInterrupted, InvalidInput, NotFound
-from empower_cli.import_read import CsvReader, Format, JsonlReader
-from empower_cli.import_rejects import RejectsFile
-from empower_cli.import_rows import Prepared
-from empower_cli.models import Policy
-from empower_cli.store import Head, Store
-from empower_cli.timeutil import iso
+from empower_cli.core.errors import ImportInterrupted, InvalidInput, NotFound
+from empower_cli.core.models import Policy
+from empower_cli.core.timeutil import iso
+from empower_cli.imports.read import CsvReader, Format, JsonlReader
+from empower_cli.imports.rejects import RejectsFile
+from empower_cli.imports.rows import Prepared
+from empower_cli.services.identity import Identity
+from empower_cli.store.sqlite import Head, Store
 
 CHUNK_ROWS = 10_000
 # An import expected to add at least this many rows, and at least as many as the database
@@ -119,8 +119,8 @@ class Importer:
             raise InvalidInput(str(path), f"cannot read the file ({e.strerror})") from None
 
     def _import(self, stream: IO[bytes], path: Path, fmt: Format) -> None:
-        from empower_cli.import_pool import checked
-        from empower_cli.store_import import SeenIds
+        from empower_cli.imports.pool import checked
+        from empower_cli.store.bulk import SeenIds
 
         # The header is checked and the rejects file created before anything is written.
         reader: CsvReader | JsonlReader = (CsvReader if fmt == "csv" else JsonlReader)(stream, str(path))
@@ -145,7 +145,7 @@ class Importer:
         """Tune the database for a bulk write; True when the report indexes are deferred."""
         if self.store is None:
             return False
-        from empower_cli.store_import import tune_for_bulk
+        from empower_cli.store.bulk import tune_for_bulk
 
         deferring = self._defer_indexes(path)
         tune_for_bulk(self.store, deferred=deferring)
@@ -166,8 +166,8 @@ class Importer:
         self._flush(chunk, bad, reader.bytes_read)
 
     def _defer_indexes(self, path: Path) -> bool:
-        from empower_cli.import_read import estimate_records
-        from empower_cli.store_import import defer_indexes, deferred_indexes, next_case_id
+        from empower_cli.imports.read import estimate_records
+        from empower_cli.store.bulk import defer_indexes, deferred_indexes, next_case_id
 
         store = self.store
         assert store is not None
@@ -181,8 +181,8 @@ class Importer:
         return True
 
     def _rebuild_indexes(self) -> None:
-        from empower_cli.errors import DatabaseBusy, StoreError
-        from empower_cli.store_import import rebuild_indexes
+        from empower_cli.core.errors import DatabaseBusy, StoreError
+        from empower_cli.store.bulk import rebuild_indexes
 
         assert self.store is not None
         if self.on_phase is not None:
@@ -236,7 +236,7 @@ class Importer:
         return fresh
 
     def _flush_dry(self, chunk: list[Prepared], bad: list[tuple[int, str, str, str]]) -> None:
-        from empower_cli.store_import import known_external
+        from empower_cli.store.bulk import known_external
 
         ids = [p.external_id for p in chunk]
         assert self.seen is not None
@@ -248,7 +248,7 @@ class Importer:
         self.summary.imported += len(fresh)
 
     def _flush_write(self, chunk: list[Prepared], bad: list[tuple[int, str, str, str]]) -> None:
-        from empower_cli.store_import import known_external, next_case_id, write_chunk
+        from empower_cli.store.bulk import known_external, next_case_id, write_chunk
 
         store = self.store
         assert store is not None

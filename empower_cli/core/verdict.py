@@ -4,8 +4,8 @@ and the verdict recorded under the write lock. Pure: plain text out, no terminal
 
 from __future__ import annotations
 
-from empower_cli.models import BudgetState, Evaluation, RuleResult
-from empower_cli.money import format_money
+from empower_cli.core.models import BudgetState, Evaluation, RuleResult
+from empower_cli.core.money import format_money
 
 ARROW = "→"
 AFTER_LABELS = {"limit": "budget limit after", "spent": "budget spent after",

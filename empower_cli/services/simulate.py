@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from empower_cli.errors import EmpowerError
-from empower_cli.evaluate import evaluate, validate_proposal
-from empower_cli.models import BudgetState, Evaluation, Policy
-from empower_cli.money import format_money
-from empower_cli.store import Store
-from empower_cli.timeutil import iso
+from empower_cli.core.errors import EmpowerError
+from empower_cli.core.evaluate import evaluate, validate_proposal
+from empower_cli.core.models import BudgetState, Evaluation, Policy
+from empower_cli.core.money import format_money
+from empower_cli.core.timeutil import iso
+from empower_cli.store.sqlite import Store
 
 EXAMPLES = 5
 PROGRESS_EVERY = 1000

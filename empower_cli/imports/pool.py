@@ -21,10 +21,10 @@ from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Union
 
-from empower_cli.errors import EmpowerError
-from empower_cli.import_read import Layout, Record, RowProblem
-from empower_cli.import_rows import Prepared, RowValidator, reject_reason
-from empower_cli.models import Policy
+from empower_cli.core.errors import EmpowerError
+from empower_cli.core.models import Policy
+from empower_cli.imports.read import Layout, Record, RowProblem
+from empower_cli.imports.rows import Prepared, RowValidator, reject_reason
 
 BATCH_ROWS = 1_000
 Reject = tuple[int, str, str, str]  # line, external_id, reason, raw record

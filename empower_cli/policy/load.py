@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from empower_cli.errors import InvalidInput, InvalidPolicy, PolicyError
-from empower_cli.evaluate import clean_id
-from empower_cli.models import (
+from empower_cli.core.errors import InvalidInput, InvalidPolicy, PolicyError
+from empower_cli.core.evaluate import clean_id
+from empower_cli.core.models import (
     FACT_TYPES,
     RISKS,
     Action,
@@ -34,8 +34,8 @@ from empower_cli.models import (
     Rule,
     RuleOp,
 )
-from empower_cli.money import format_money, minor_digits, parse_money
-from empower_cli.policy_locate import KeyPath, Problems, toml_error
+from empower_cli.core.money import format_money, minor_digits, parse_money
+from empower_cli.policy.locate import KeyPath, Problems, toml_error
 
 MAX_POLICY_BYTES = 1024 * 1024
 MAX_DAYS = 36_500  # windows and holds beyond a century are typos (and overflow dates)
@@ -511,7 +511,7 @@ class _Builder:
         return value
 
     def fact_constant(self, value: Any, path: KeyPath, fact: Fact) -> FactValue | None:
-        from empower_cli.evaluate import parse_fact_value
+        from empower_cli.core.evaluate import parse_fact_value
 
         if fact.type in ("int", "money", "date") and not isinstance(value, str):
             value = str(value).lower() if isinstance(value, bool) else str(value)

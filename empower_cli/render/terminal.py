@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
-    from empower_cli.models import BudgetState, Evaluation, Policy
+    from empower_cli.core.models import BudgetState, Evaluation, Policy
 
 # C0/C1 controls (but newline and tab), DEL, and the bidi/zero-width controls.
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
@@ -57,7 +57,7 @@ def console(*, stderr: bool = False) -> Console:
 
 
 def money_line(budget: BudgetState, digits: int, currency: str) -> str:
-    from empower_cli.money import format_money
+    from empower_cli.core.money import format_money
 
     def m(c: int) -> str:
 
@@ -84,9 +84,9 @@ def evaluation_panel(ev: Evaluation, policy: Policy, *, title: str = "Evaluation
     from rich.console import Group
     from rich.panel import Panel
 
-    from empower_cli.money import format_money
-    from empower_cli.services import rule_json
-    from empower_cli.verdict_change import budget_effect
+    from empower_cli.core.money import format_money
+    from empower_cli.core.verdict import budget_effect
+    from empower_cli.services.cases import rule_json
 
     digits = policy.digits
     parts: list[RenderableType] = []
@@ -115,7 +115,7 @@ def case_detail(case: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
     from rich.panel import Panel
     from rich.table import Column, Table
 
-    from empower_cli.money import format_money
+    from empower_cli.core.money import format_money
 
     def m(c: int) -> str:
 
@@ -216,7 +216,7 @@ def _event_detail(payload: Mapping[str, Any]) -> str:
 def cases_table(cases: Sequence[Mapping[str, Any]], *, digits: int) -> RenderableType:
     from rich.table import Table
 
-    from empower_cli.money import format_money
+    from empower_cli.core.money import format_money
 
     table = Table(header_style="bold")
     for col in ("id", "opened", "customer", "agent", "type", "action", "discretion", "status"):
@@ -234,7 +234,7 @@ def policy_tables(policy: Policy) -> RenderableType:
     from rich.console import Group
     from rich.table import Table
 
-    from empower_cli.money import format_money
+    from empower_cli.core.money import format_money
 
     def m(c: int) -> str:
 

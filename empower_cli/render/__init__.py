@@ -1,0 +1,1 @@
+"""Terminal and report output: tables, panels, CSV and Markdown."""
