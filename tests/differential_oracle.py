@@ -323,7 +323,9 @@ def load(text: str) -> dict[str, Any]:
 @dataclass
 class Replay:
     """One policy's replay: SPEC §4 decided on the case's recorded inputs, against a budget
-    ledger rebuilt from the replayed decisions (holds are not modelled, as the README says).
+    ledger rebuilt from the replayed decisions the way the README says the live budget is
+    kept: a replayed wait holds its amount (all of it, or nothing when it is beyond what is
+    left) from the case's opening until the recorded settlement, or the hold's expiry.
 
     When is replayed discretion spent? The README counts it "when the replayed decision is an
     approval, or when it would wait ... and the recorded case was in the end approved", and a
@@ -334,7 +336,9 @@ class Replay:
 
     policy: dict[str, Any]
     approved_at: str
+    remaining: int = 0  # what the last decided case had left
     ledger: dict[str, list[tuple[dt.datetime, int]]] = field(default_factory=dict)
+    holds: dict[str, list[tuple[dt.datetime, dt.datetime, int]]] = field(default_factory=dict)
     discretion: int = 0
     bent: Counter[str] = field(default_factory=Counter)
     blocked: Counter[str] = field(default_factory=Counter)
@@ -343,12 +347,18 @@ class Replay:
         if amount:
             self.ledger.setdefault(customer, []).append((at, amount))
 
-    def budget(self, customer: str, at: dt.datetime) -> tuple[int, int]:
-        """Spent and the number of discretionary cases inside the window ending at `at`: spend
-        counts from the moment it was approved, not before (and not after the window)."""
+    def hold(self, customer: str, start: dt.datetime, until: dt.datetime, amount: int) -> None:
+        if amount:
+            self.holds.setdefault(customer, []).append((start, until, amount))
+
+    def budget(self, customer: str, at: dt.datetime) -> tuple[int, int, int]:
+        """Spent, held, and the number of discretionary cases approved or held, at `at`: spend
+        counts from the moment it was approved, not before (and not after the window); a hold
+        from its case's opening until it was settled or expired."""
         start = at - dt.timedelta(days=self.policy["budget"]["window_days"])
         inside = [n for t, n in self.ledger.get(customer, []) if start < t <= at]
-        return sum(inside), len(inside)
+        held = [n for s, u, n in self.holds.get(customer, []) if s <= at < u]
+        return sum(inside), sum(held), len(inside) + len(held)
 
     def decide(self, c: Case) -> tuple[str, bool, dict[str, str]]:
         p = self.policy
@@ -361,8 +371,9 @@ class Replay:
         disc = 0 if in_policy else c["amount"]
         agents = p["agents"]
         role = p["roles"][agents.get(c["agent"], agents.get("default_role"))]
-        used, count = self.budget(c["customer_id"], when(c["opened_at"]))
-        remaining = budget_limit(p, c["segment"]) - used
+        used, held, count = self.budget(c["customer_id"], when(c["opened_at"]))
+        remaining = budget_limit(p, c["segment"]) - used - held
+        self.remaining = remaining
         max_cases = p["budget"].get("max_cases")
         if (
             "blocked" in results.values() or (ctype["risk"] == "high" and not in_policy) or not frontline
@@ -381,6 +392,10 @@ class Replay:
             self.bent[rule_id] += result == "bent"
             self.blocked[rule_id] += result == "blocked"
         recorded = c["status"] == "approved"
+        if not in_policy and status in PENDING:
+            supervisor_beyond = status == "pending_supervisor" and c["amount"] > self.remaining
+            end = c["settled_at"] if c["status"] in ("approved", "denied") else c["expires_at"] or c["opened_at"]
+            self.hold(c["customer_id"], when(c["opened_at"]), when(end), 0 if supervisor_beyond else c["amount"])
         if in_policy or not (status == "approved" or (status in PENDING and recorded)):
             return
         self.discretion += c["amount"]
@@ -406,9 +421,14 @@ def simulate(cases: list[Case], before: dict[str, Any], after: dict[str, Any], *
         # "approved discretion recorded in the budget window before it fills the ledgers as
         # recorded": the recorded approvals of cases opened before --since, at their approval.
         for c in cases:
-            if c["opened_at"] < since and c["status"] == "approved":
-                for side in sides:
+            if c["opened_at"] >= since:
+                continue
+            for side in sides:
+                if c["status"] == "approved":
                     side.spend(c["customer_id"], when(c["settled_at"]), c["discretionary_amount"])
+                if c["held_amount"]:  # the recorded hold, while it lasted
+                    end = c["settled_at"] if c["status"] in ("approved", "denied") else c["expires_at"] or c["opened_at"]
+                    side.hold(c["customer_id"], when(c["opened_at"]), when(end), c["held_amount"])
     out: dict[str, Any] = {"cases": 0, "changed": 0, "became_in_policy": 0, "left_policy": 0,
                            "transitions": Counter(), "kinds": {}}  # fmt: skip
     for c in sorted(opened_in(cases, since, None), key=lambda c: (c["opened_at"], c["id"])):
