@@ -394,13 +394,17 @@ class Replay:
         recorded = c["status"] == "approved"
         if not in_policy and status in PENDING:
             supervisor_beyond = status == "pending_supervisor" and c["amount"] > self.remaining
-            end = c["settled_at"] if c["status"] in ("approved", "denied") else c["expires_at"] or c["opened_at"]
-            self.hold(c["customer_id"], when(c["opened_at"]), when(end), 0 if supervisor_beyond else c["amount"])
+            self.hold(c["customer_id"], when(c["opened_at"]), when(hold_end(c)), 0 if supervisor_beyond else c["amount"])
         if in_policy or not (status == "approved" or (status in PENDING and recorded)):
             return
         self.discretion += c["amount"]
         late = recorded and (status != "approved" or self.approved_at == "settled")
         self.spend(c["customer_id"], when(c["settled_at"] if late else c["opened_at"]), c["amount"])
+
+
+def hold_end(c: Case) -> str:
+    """A hold lasts until the case was approved or denied, else until it expired."""
+    return str(c["settled_at"] if c["status"] in ("approved", "denied") else c["expires_at"] or c["opened_at"])
 
 
 def rule_result(rule: dict[str, Any], text: str) -> str:
@@ -427,8 +431,7 @@ def simulate(cases: list[Case], before: dict[str, Any], after: dict[str, Any], *
                 if c["status"] == "approved":
                     side.spend(c["customer_id"], when(c["settled_at"]), c["discretionary_amount"])
                 if c["held_amount"]:  # the recorded hold, while it lasted
-                    end = c["settled_at"] if c["status"] in ("approved", "denied") else c["expires_at"] or c["opened_at"]
-                    side.hold(c["customer_id"], when(c["opened_at"]), when(end), c["held_amount"])
+                    side.hold(c["customer_id"], when(c["opened_at"]), when(hold_end(c)), c["held_amount"])
     out: dict[str, Any] = {"cases": 0, "changed": 0, "became_in_policy": 0, "left_policy": 0,
                            "transitions": Counter(), "kinds": {}}  # fmt: skip
     for c in sorted(opened_in(cases, since, None), key=lambda c: (c["opened_at"], c["id"])):
