@@ -393,8 +393,8 @@ class Replay:
             self.blocked[rule_id] += result == "blocked"
         recorded = c["status"] == "approved"
         if not in_policy and status in PENDING:
-            supervisor_beyond = status == "pending_supervisor" and c["amount"] > self.remaining
-            self.hold(c["customer_id"], when(c["opened_at"]), when(hold_end(c)), 0 if supervisor_beyond else c["amount"])
+            beyond = status == "pending_supervisor" and c["amount"] > self.remaining  # nothing is held then
+            self.hold(c["customer_id"], when(c["opened_at"]), when(hold_end(c)), 0 if beyond else c["amount"])
         if in_policy or not (status == "approved" or (status in PENDING and recorded)):
             return
         self.discretion += c["amount"]
