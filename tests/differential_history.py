@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from empower_cli import workflow
-from empower_cli.config import Identity
-from empower_cli.errors import EmpowerError
-from empower_cli.models import Policy
-from empower_cli.services import CaseInput, grant_segment, open_case
-from empower_cli.store import Store
+from empower_cli.core.errors import EmpowerError
+from empower_cli.core.models import Policy
+from empower_cli.services import workflow
+from empower_cli.services.cases import CaseInput, grant_segment, open_case
+from empower_cli.services.identity import Identity
+from empower_cli.store.sqlite import Store
 
 SEED = 15
 WHY = "Loyal customer, item unused, receipt at hand"

@@ -66,8 +66,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from empower_cli.cli import app
-from empower_cli.policy import load_policy
-from empower_cli.store import Store
+from empower_cli.policy.load import load_policy
+from empower_cli.store.sqlite import Store
 from tests import differential_oracle as oracle
 from tests.conftest import training_policy_text, write_policy
 from tests.differential_history import Edges, edge_sunday, import_rows, live_history, write_csv
