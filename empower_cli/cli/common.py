@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from empower_cli.core.errors import EmpowerError, InvalidPolicy, PolicyError
+from empower_cli.core.errors import EmpowerError, PolicyError
 
 if TYPE_CHECKING:
     from empower_cli.core.models import Policy
-    from empower_cli.services.governance import Applied, PolicyFile
+    from empower_cli.services.governance import Applied, PolicySource
     from empower_cli.services.identity import Identity
     from empower_cli.store.sqlite import Store
 
@@ -173,43 +173,41 @@ class Session:
         """The applied policy (applying the file first on a database that has none), saying on
         stderr when the file on disk differs from it."""
         if self._governing is None:
-            from empower_cli.services.governance import drift_note, ensure_applied, read_policy_file
+            from empower_cli.services.governance import PolicySource, drift_note
 
-            file, problem = None, None
-            if self.policy_path is not None:
-                try:
-                    file = read_policy_file(self.policy_path)
-                except InvalidPolicy as e:  # missing, unsafe or unreadable: refused (exit 3)
-                    problem = e
-            self._governing = self._applied_read_only(file, problem) if not self.writes else None
-            if self._governing is None:
-                if problem is not None and self.store.latest_event("policy_applied") is None:
-                    raise problem  # nothing governs yet, and the file cannot be applied
-                self._governing = ensure_applied(self.store, file, now=self.now)
-            note = drift_note(self.policy_path, file, self._governing) if self.policy_path is not None else None
+            # A missing, unsafe or oversized file is refused (exit 3) by every command.
+            source = PolicySource.read(self.policy_path) if self.policy_path is not None else None
+            self._governing = self._governing_policy(source)
+            note = drift_note(source, self._governing) if source is not None else None
             if note is not None:
                 print_error(note, prefix="note: ")
         return self._governing
 
-    def _applied_read_only(self, file: PolicyFile | None, problem: InvalidPolicy | None) -> Applied:
-        """The applied policy read without writing; on a database that has none yet (or no
-        database), the valid policy file that would be applied."""
-        from empower_cli.services.governance import proposed, read_applied
+    def _governing_policy(self, source: PolicySource | None) -> Applied:
+        """The applied policy; on a database with none yet, the file (which must then be valid:
+        exit 3 otherwise), applied to it unless this is a dry run, which writes nothing."""
+        from empower_cli.services.governance import applied_policy, ensure_applied, proposed
+
+        found = self._applied_read_only() if not self.writes else applied_policy(self.store)
+        if found is not None:
+            return found
+        if source is None:
+            raise PolicyError(f"{self.db_path}: no policy has been applied to this database and no policy "
+                              "file was found; run `empower init` or pass --policy PATH")  # fmt: skip
+        file = source.parsed()
+        return ensure_applied(self.store, file, now=self.now) if self.writes else proposed(file)
+
+    def _applied_read_only(self) -> Applied | None:
+        from empower_cli.services.governance import read_applied
         from empower_cli.store.bulk import open_read_only
 
         conn = open_read_only(self.db_path)
+        if conn is None:
+            return None
         try:
-            found = read_applied(conn, self.db_path) if conn is not None and _has_policies(conn) else None
+            return read_applied(conn, self.db_path)
         finally:
-            if conn is not None:
-                conn.close()
-        if found is not None:
-            return found
-        if file is not None:
-            return proposed(file)
-        if problem is not None:
-            raise problem
-        raise PolicyError(f"{self.db_path}: no policy has been applied to this database and no policy file was found")
+            conn.close()
 
     @property
     def policy(self) -> Policy:
@@ -223,10 +221,6 @@ class Session:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
-
-
-def _has_policies(conn: Any) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'policies'").fetchone() is not None
 
 
 @contextmanager
@@ -257,10 +251,9 @@ def session(ctx: typer.Context, *, writes: bool = True, governed: bool = True) -
         if governed:
             s.applied  # noqa: B018  (the policy file is checked, and a new database governed, before anything else)
         elif policy_path is not None:
-            from empower_cli.services.governance import read_policy_file
+            from empower_cli.services.governance import PolicySource
 
-            with suppress(InvalidPolicy):  # only a missing or unsafe file is refused here
-                read_policy_file(policy_path)
+            PolicySource.read(policy_path)  # only a missing or unsafe file is refused here
         yield s
     finally:
         s.close()

@@ -12,7 +12,7 @@ from empower_cli.core.errors import StoreError
 from empower_cli.core.models import Policy
 from empower_cli.core.money import format_money
 from empower_cli.policy.paths import POLICY_FILENAME, database_path
-from empower_cli.services.governance import applied_json, applied_policy, drift_note, ensure_applied, read_policy_file
+from empower_cli.services.governance import PolicySource, applied_json, applied_policy, drift_note, ensure_applied
 from empower_cli.store.sqlite import Store
 
 
@@ -39,7 +39,8 @@ def initialise(directory: Path, *, now: dt.datetime, db: Path | None = None) -> 
             raise StoreError(f"{target}: cannot write the policy file ({e.strerror})") from None
         created = True
     # An existing file is checked too: keeping one that cannot be applied only defers the error.
-    file = read_policy_file(target)
+    source = PolicySource.read(target)
+    file = source.parsed()
     db_path = database_path(db, target)
     with Store(db_path) as store:
         from empower_cli.store.bulk import rebuild_indexes
@@ -49,7 +50,7 @@ def initialise(directory: Path, *, now: dt.datetime, db: Path | None = None) -> 
         applied = ensure_applied(store, file, now=now)  # a new database: this file governs it
     return {"policy": str(target.resolve()), "policy_created": created, "db": str(db_path.resolve()),
             "indexes_rebuilt": rebuilt, "policy_applied": before is None, "applied": applied_json(applied),
-            "note": drift_note(target, file, applied)}  # fmt: skip
+            "note": drift_note(source, applied)}  # fmt: skip
 
 
 def policy_json(policy: Policy) -> dict[str, Any]:

@@ -46,11 +46,33 @@ class Applied:
 
 def read_policy_file(path: Path) -> PolicyFile:
     """Read and validate a policy file (exit 3 when unsafe, unreadable or invalid)."""
-    from empower_cli.policy.load import parse_policy, read_policy_bytes
+    return PolicySource.read(path).parsed()
 
-    data = read_policy_bytes(path)
-    policy = parse_policy(data, str(path))
-    return PolicyFile(path, policy, data.decode("utf-8"))
+
+class PolicySource:
+    """A policy file's bytes, read and checked for safety (exit 3 when missing, unsafe or too
+    large), parsed only when needed: a command whose file is the applied policy compares
+    hashes and never parses it twice."""
+
+    def __init__(self, path: Path, data: bytes) -> None:
+        self.path = path
+        self.data = data
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        self._parsed: PolicyFile | None = None
+
+    @classmethod
+    def read(cls, path: Path) -> PolicySource:
+        from empower_cli.policy.load import read_policy_bytes
+
+        return cls(path, read_policy_bytes(path))
+
+    def parsed(self) -> PolicyFile:
+        """The validated policy (InvalidPolicy, exit 3, listing every problem otherwise)."""
+        if self._parsed is None:
+            from empower_cli.policy.load import parse_policy
+
+            self._parsed = PolicyFile(self.path, parse_policy(self.data, str(self.path)), self.data.decode("utf-8"))
+        return self._parsed
 
 
 def applied_policy(store: Store) -> Applied | None:
@@ -163,17 +185,19 @@ def applied_json(applied: Applied) -> dict[str, Any]:
             "at": applied.applied_at}  # fmt: skip
 
 
-def drift_note(path: Path, file: PolicyFile | None, governing: Applied) -> str | None:
-    """One line when the policy file on disk is not the one that governs (None when it is);
-    `file` is None when the file does not validate."""
-    if file is not None and file.policy.sha256 == governing.policy.sha256:
+def drift_note(source: PolicySource, governing: Applied) -> str | None:
+    """One line when the policy file on disk is not the one that governs (None when it is)."""
+    if source.sha256 == governing.policy.sha256:
         return None
     applied = (f"the applied policy (version {governing.policy.version}, #{governing.number}, "
                f"sha256 {governing.policy.sha256[:12]}…)")  # fmt: skip
-    if file is not None:
-        what = f"{path} (version {file.policy.version}, sha256 {file.policy.sha256[:12]}…) is not {applied}"
-    else:
+    path = source.path
+    try:
+        version = source.parsed().policy.version
+    except InvalidPolicy:
         what = f"{path} is not a valid policy (see `empower policy check`) and not {applied}"
+    else:
+        what = f"{path} (version {version}, sha256 {source.sha256[:12]}…) is not {applied}"
     return f"{what}; deciding under the applied one (a supervisor makes a file govern with: empower policy apply)"
 
 
