@@ -11,6 +11,7 @@ from typing import Any
 
 from empower_cli.audit.state import StateCheck, check_state
 from empower_cli.core.errors import InvalidInput
+from empower_cli.store.replay import events_in_order
 from empower_cli.store.sqlite import GENESIS, Head, Store, event_hash
 
 
@@ -63,11 +64,8 @@ def verify(store: Store, *, expect: Head | None = None) -> Verification:
 def _verify_chain(store: Store, expect: Head | None) -> Verification:
     result = Verification(expect=expect)
     prev = GENESIS
-    cur = store.conn.execute(
-        "SELECT seq, at, case_id, kind, actor, os_user, payload, prev_hash, hash FROM events ORDER BY seq"
-    )
     expected_seq = 1
-    for seq, at, case_id, kind, actor, os_user, payload, prev_hash, digest in cur:
+    for seq, at, case_id, kind, actor, os_user, payload, prev_hash, digest in events_in_order(store):
         problem = _check_event(expected_seq, prev, seq, at, case_id, kind, actor, os_user, payload, prev_hash, digest)
         if problem is not None:
             result.problem, result.bad_seq = problem, min(seq, expected_seq)

@@ -80,9 +80,9 @@ def run_report(ctx: typer.Context, name: str, since: str | None, until: str | No
 
 def _note_deferred_indexes(s: Session) -> None:
     """Reports stay correct without the indexes a large import defers, only slower: say why."""
-    from empower_cli.store.bulk import deferred_indexes
+    from empower_cli.store.bulk import indexes_deferred
 
-    if deferred_indexes(s.store.conn):
+    if indexes_deferred(s.store):
         print("note: some report indexes are not built yet (an import is running or was interrupted); "
               "reports are slower until it completes or `empower init` builds them", file=sys.stderr)  # fmt: skip
 

@@ -11,15 +11,17 @@ import datetime as dt
 import hashlib
 import json
 import os
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from empower_cli.core.errors import Conflict, InvalidPolicy, NotAllowed, PolicyError, StoreError
 from empower_cli.core.models import Policy
 from empower_cli.services.identity import Identity, os_account
 from empower_cli.store.sqlite import Store
+
+if TYPE_CHECKING:
+    import sqlite3
 
 POLICY_APPLIED = "policy_applied"
 

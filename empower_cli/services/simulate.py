@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,13 +19,11 @@ from empower_cli.core.evaluate import evaluate, validate_proposal
 from empower_cli.core.models import BudgetState, Evaluation, Policy
 from empower_cli.core.money import format_money
 from empower_cli.core.timeutil import iso
+from empower_cli.store import replay
 from empower_cli.store.sqlite import Store
 
 EXAMPLES = 5
 PROGRESS_EVERY = 1000
-_COLUMNS = ("id", "opened_at", "agent", "customer_id", "segment", "case_type", "action", "amount",
-            "facts", "justification", "reaction", "escalated", "status", "discretionary_amount",
-            "held_amount", "settled_at", "expires_at")  # fmt: skip
 
 
 class Ledger:
@@ -168,8 +166,7 @@ def simulate(store: Store, *, current: Policy, new: Policy, since: dt.datetime |
     # A case recorded before schema 6 without --segment was decided in the customer's own
     # segment, which its row does not name: the customer's segment stands in for it.
     segments = store.customers_with_segment()
-    where, params = ("WHERE opened_at >= ?", (iso(since),)) if since else ("", ())
-    for read, case in enumerate(_stream(store, where, params), start=1):
+    for read, case in enumerate(replay.cases_to_replay(store, iso(since) if since else None), start=1):
         if case["segment"] is None:
             case["segment"] = segments.get(case["customer_id"])
         _replay_one(sim, case)
@@ -180,25 +177,15 @@ def simulate(store: Store, *, current: Policy, new: Policy, since: dt.datetime |
 
 def count_cases(store: Store, since: dt.datetime | None) -> int:
     """How many cases a simulation will read (for a progress bar)."""
-    where, params = ("WHERE opened_at >= ?", (iso(since),)) if since else ("", ())
-    return int(store.conn.execute(f"SELECT COUNT(*) FROM cases {where}", params).fetchone()[0])
+    return replay.count_cases(store, iso(since) if since else None)
 
 
 def _seed(store: Store, ledger: Ledger, since: dt.datetime) -> None:
     """Cases opened before `since` count as recorded: discretion settled inside the budget
-    window (or settled later, from then on) and holds still live at `since`.
-
-    The `+` keeps SQLite from searching the status index (a table look-up per row): a scan
-    of the narrow covering index on customers is far faster.
-    """
-    rows = store.conn.execute(
-        "SELECT customer_id, opened_at, status, discretionary_amount, held_amount, settled_at, expires_at "
-        "FROM cases WHERE +opened_at < :since AND ("
-        "(+status = 'approved' AND discretionary_amount > 0 AND settled_at > :window_start) "
-        "OR (held_amount > 0 AND COALESCE(settled_at, expires_at) > :since))",
-        {"since": iso(since), "window_start": iso(since - ledger.window)},
-    )
-    for customer, opened, status, discretion, held, settled, expires in rows:
+    window (or settled later, from then on) and holds still live at `since`."""
+    for customer, opened, status, discretion, held, settled, expires in replay.budget_before(
+        store, iso(since), iso(since - ledger.window)
+    ):
         ledger.hold(customer, opened, settled if settled and status != "expired" else expires or opened, held)
         if status == "approved":
             ledger.spend(customer, settled or opened, discretion)
@@ -240,16 +227,6 @@ def _replay_one(sim: Simulation, case: dict[str, Any]) -> None:
         key = (before.status, after.status)
         sim.transitions[key] = sim.transitions.get(key, 0) + 1
         sim.example(f"{before.status}->{after.status}", case["id"])
-
-
-def _stream(store: Store, where: str, params: tuple[str, ...]) -> Iterator[dict[str, Any]]:
-    cur = store.conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM cases {where} ORDER BY opened_at, id", params)
-    while True:
-        batch = cur.fetchmany(1000)
-        if not batch:
-            return
-        for values in batch:
-            yield dict(zip(_COLUMNS, values, strict=True))
 
 
 def _parse(at: str) -> dt.datetime:

@@ -70,6 +70,11 @@ DEFERRABLE_INDEXES = ("idx_cases_status_opened_at", "cases_by_customer", "cases_
 SMALL_CACHE_KIB = 16_384  # with the indexes deferred; while building them, the sorter spills beyond it
 
 
+def indexes_deferred(store: Store) -> list[str]:
+    """`deferred_indexes` of a store (for the callers above the store)."""
+    return deferred_indexes(store.conn)
+
+
 def deferred_indexes(conn: sqlite3.Connection) -> list[str]:
     """The report indexes a large import dropped and has not rebuilt yet (a running import's,
     or a killed one's)."""

@@ -1,0 +1,69 @@
+"""The layout holds the architecture (STYLE.md, issue 11): the pure core imports nothing above
+it, the store nothing from the layers that call it, and only the store speaks to SQLite."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "empower_cli"
+LAYERS = ("core", "policy", "store", "services", "imports", "audit", "render", "cli")
+
+
+def imported(path: Path) -> set[str]:
+    """Every module a file imports when it runs, at any depth (function-level imports
+    included; imports only for the type checker, under `if TYPE_CHECKING:`, left out)."""
+    names: set[str] = set()
+    pending: list[ast.AST] = [ast.parse(path.read_text(encoding="utf-8"))]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            pending.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names |= {f"{node.module}.{a.name}" for a in node.names}
+        pending.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def modules(layer: str) -> list[Path]:
+    return sorted((PACKAGE / layer).glob("*.py"))
+
+
+def test_every_module_lives_in_a_layer() -> None:
+    loose = {p.name for p in PACKAGE.glob("*.py")} - {"__init__.py", "__main__.py"}
+    assert loose == set(), f"modules outside the layer packages: {sorted(loose)}"
+    assert {p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"} == set(LAYERS)
+
+
+def test_every_package_init_is_free_of_imports() -> None:
+    # cli/__init__.py is still the console entry point (issue 11: it moves to cli/main.py).
+    for layer in LAYERS:
+        if layer != "cli":
+            assert imported(PACKAGE / layer / "__init__.py") == set(), layer
+
+
+@pytest.mark.parametrize("path", modules("core"), ids=lambda p: p.name)
+def test_the_core_imports_nothing_above_it(path: Path) -> None:
+    above = {f"empower_cli.{layer}" for layer in LAYERS if layer != "core"}
+    forbidden = above | {"rich", "typer", "sqlite3", "sqlite_utils", "click"}
+    bad = {m for m in imported(path) if m.split(".")[0] in forbidden or ".".join(m.split(".")[:2]) in forbidden}
+    assert bad == set(), f"{path.name} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("path", modules("store"), ids=lambda p: p.name)
+def test_the_store_imports_nothing_from_its_callers(path: Path) -> None:
+    callers = {f"empower_cli.{layer}" for layer in ("services", "imports", "audit", "render", "cli")}
+    bad = {m for m in imported(path) if ".".join(m.split(".")[:2]) in callers}
+    assert bad == set(), f"{path.name} imports {sorted(bad)}"
+
+
+def test_only_the_store_imports_sqlite3() -> None:
+    outside = [p for layer in LAYERS if layer != "store" for p in modules(layer)
+               if {"sqlite3", "sqlite_utils"} & {m.split(".")[0] for m in imported(p)}]  # fmt: skip
+    assert outside == [], f"sqlite3 outside store/: {[str(p.relative_to(PACKAGE)) for p in outside]}"
