@@ -14,6 +14,7 @@ from empower_cli.core.errors import InvalidInput
 from empower_cli.core.models import (
     REACTIONS,
     BudgetState,
+    CaseType,
     Evaluation,
     Fact,
     FactValue,
@@ -161,22 +162,8 @@ def validate_proposal(
 ) -> Proposal:
     """Step 1 of SPEC §4: turn text inputs into a typed Proposal or raise InvalidInput."""
     customer = clean_id(customer_id, field="customer")
-    if not case_type:
-        raise InvalidInput("type", f"is required; one of {', '.join(policy.case_types)}")
-    ctype = policy.case_types.get(case_type)
-    if ctype is None:
-        raise InvalidInput("type", f"unknown case type {_show(case_type)}; one of {', '.join(policy.case_types)}")
-    names = [f.name for f in ctype.facts]
-    for name in facts:
-        if name not in names:
-            known = ", ".join(names) or "none"
-            raise InvalidInput(f"fact {_show(name)}", f"is not a fact of {ctype.id} (facts: {known})")
-    digits = policy.digits
-    typed: dict[str, FactValue] = {}
-    for fact in ctype.facts:
-        if fact.name not in facts:
-            raise InvalidInput(f"fact {fact.name}", f"is required ({fact.ask})")
-        typed[fact.name] = parse_fact_value(fact, facts[fact.name], digits=digits)
+    ctype = _case_type(policy, case_type)
+    typed = _typed_facts(ctype, facts, policy.digits)
     if not action:
         raise InvalidInput("action", f"is required; one of {', '.join(ctype.actions)}")
     if action not in ctype.actions:
@@ -184,13 +171,9 @@ def validate_proposal(
         raise InvalidInput("action", f"{_show(action)} is not an action for {ctype.id}; one of {choices}")
     if amount is None:
         raise InvalidInput("amount", "is required")
-    cents = parse_money(amount, field="amount", digits=digits)
+    cents = parse_money(amount, field="amount", digits=policy.digits)
     if segment is not None:
         segment = check_segment(policy, segment)
-    if reaction is not None:
-        reaction = reaction.strip().lower()
-        if reaction not in REACTIONS:
-            raise InvalidInput("reaction", f"expected one of {', '.join(REACTIONS)}, got {_show(reaction)}")
     text = clean_text(justification or "", field="justification")
     return Proposal(
         agent=clean_id(agent, field="agent"),
@@ -201,9 +184,42 @@ def validate_proposal(
         amount=cents,
         segment=segment,
         justification=text,
-        reaction=reaction if reaction is None else _reaction(reaction),
+        reaction=None if reaction is None else parse_reaction(reaction, field="reaction"),
         escalate=escalate,
     )
+
+
+def _case_type(policy: Policy, case_type: str | None) -> CaseType:
+    if not case_type:
+        raise InvalidInput("type", f"is required; one of {', '.join(policy.case_types)}")
+    ctype = policy.case_types.get(case_type)
+    if ctype is None:
+        raise InvalidInput("type", f"unknown case type {_show(case_type)}; one of {', '.join(policy.case_types)}")
+    return ctype
+
+
+def _typed_facts(ctype: CaseType, facts: Mapping[str, str], digits: int) -> dict[str, FactValue]:
+    """Every fact of the case type, typed; an unknown or missing one is refused, naming it."""
+    names = [f.name for f in ctype.facts]
+    for name in facts:
+        if name not in names:
+            known = ", ".join(names) or "none"
+            raise InvalidInput(f"fact {_show(name)}", f"is not a fact of {ctype.id} (facts: {known})")
+    typed: dict[str, FactValue] = {}
+    for fact in ctype.facts:
+        if fact.name not in facts:
+            raise InvalidInput(f"fact {fact.name}", f"is required ({fact.ask})")
+        typed[fact.name] = parse_fact_value(fact, facts[fact.name], digits=digits)
+    return typed
+
+
+def parse_reaction(text: str | None, *, field: str) -> Reaction:
+    """satisfied, neutral or dissatisfied, in any case and with spaces around."""
+    value = (text or "").strip().lower()
+    if value not in REACTIONS:
+        got = "nothing" if text is None else _show(text.strip())
+        raise InvalidInput(field, f"expected one of {', '.join(REACTIONS)}, got {got}")
+    return value  # type: ignore[return-value]  # one of REACTIONS, the Literal's values
 
 
 def check_segment(policy: Policy, segment: str | None) -> str:
@@ -213,11 +229,6 @@ def check_segment(policy: Policy, segment: str | None) -> str:
         known = ", ".join(policy.budget.segments) or "none are defined in [budget.segments]"
         raise InvalidInput("segment", f"unknown segment {_show(name)}; known segments: {known}")
     return name
-
-
-def _reaction(value: str) -> Reaction:
-    assert value in REACTIONS
-    return value  # type: ignore[return-value]
 
 
 def evaluate_rule(rule: Rule, value: FactValue, *, now: dt.datetime) -> RuleResultKind:
@@ -288,63 +299,50 @@ def evaluate(
     proposal: Proposal, policy: Policy, *, role: Role, budget: BudgetState, now: dt.datetime
 ) -> Evaluation:
     """Steps 2-6 of SPEC §4: rule results, status, reasons and the budget effect."""
-    ctype = policy.case_types[proposal.case_type]
     action = policy.actions[proposal.action]
-    facts = proposal.facts
-    results: list[RuleResult] = []
-    reasons: list[str] = []
-    for rule in ctype.rules:
-        result = evaluate_rule(rule, facts[rule.fact], now=now)
-        results.append(RuleResult(rule.id, result, rule.text))
-        if result != "pass":
-            reasons.append(f"rule {rule.id} {result}: {rule.text}")
-    bent_or_blocked = bool(reasons)  # so far, a reason is a rule that did not pass
-    in_policy = not bent_or_blocked and not action.always_discretionary and action.frontline
+    results = [RuleResult(rule.id, evaluate_rule(rule, proposal.facts[rule.fact], now=now), rule.text)
+               for rule in policy.case_types[proposal.case_type].rules]  # fmt: skip
+    reasons = [f"rule {r.id} {r.result}: {r.text}" for r in results if r.result != "pass"]
+    in_policy = not reasons and not action.always_discretionary and action.frontline
     discretion = 0 if in_policy else proposal.amount
     if action.always_discretionary:
         reasons.append(f"action {action.id} is always discretionary")
-
     supervisor = supervisor_reasons(
         proposal, policy, role=role, budget=budget, results=results, in_policy=in_policy, discretion=discretion
     )
-
-    status: Status
-    held = spent = 0
-    if supervisor:
-        status = "pending_supervisor"
-        held = discretion if discretion <= budget.remaining else 0
-        reasons.extend(supervisor)
-    elif discretion > policy.cosign.above:
-        status = "pending_cosign"
-        held = discretion
-        reasons.append(
-            f"discretion {format_money(discretion, policy.digits)} is above the co-sign threshold of "
-            f"{format_money(policy.cosign.above, policy.digits)}: a colleague must co-sign"
-        )
-    else:
-        status = "approved"
-        spent = discretion
-        reasons.append("in policy" if in_policy else "within the agent's discretion")
-    after = budget  # a decision that neither holds nor spends leaves the budget as it was
-    if held or spent:
-        after = BudgetState(
-            limit=budget.limit,
-            spent=budget.spent + spent,
-            held=budget.held + held,
-            count=budget.count + (1 if discretion else 0),
-        )
+    status, held, spent, why = _verdict(policy, supervisor, discretion, budget, in_policy=in_policy)
     return Evaluation(
         status=status,
         in_policy=in_policy,
         discretionary_amount=discretion,
         rules=tuple(results),
-        reasons=tuple(reasons),
+        reasons=(*reasons, *why),
         held=held,
         spent=spent,
         budget_before=budget,
-        budget_after=after,
+        budget_after=_budget_after(budget, held=held, spent=spent, discretion=discretion),
         justification_required=discretion > 0 or status == "pending_supervisor",
     )
+
+
+def _verdict(policy: Policy, supervisor: list[str], discretion: int, budget: BudgetState, *,
+             in_policy: bool) -> tuple[Status, int, int, list[str]]:  # fmt: skip
+    """Steps 4-6: the status, what it holds and spends, and the reasons it adds."""
+    if supervisor:  # held only when it fits what is left
+        return "pending_supervisor", discretion if discretion <= budget.remaining else 0, 0, supervisor
+    if discretion > policy.cosign.above:
+        why = (f"discretion {format_money(discretion, policy.digits)} is above the co-sign threshold of "
+               f"{format_money(policy.cosign.above, policy.digits)}: a colleague must co-sign")  # fmt: skip
+        return "pending_cosign", discretion, 0, [why]
+    return "approved", 0, discretion, ["in policy" if in_policy else "within the agent's discretion"]
+
+
+def _budget_after(budget: BudgetState, *, held: int, spent: int, discretion: int) -> BudgetState:
+    """The budget once the decision holds or spends (unchanged when it does neither)."""
+    if not (held or spent):
+        return budget
+    return BudgetState(limit=budget.limit, spent=budget.spent + spent, held=budget.held + held,
+                       count=budget.count + (1 if discretion else 0))  # fmt: skip
 
 
 def check_justification(proposal: Proposal, evaluation: Evaluation, policy: Policy) -> None:

@@ -124,6 +124,12 @@ class Policy:
     sha256: str = ""
     path: str = ""
 
+    def money(self, cents: int) -> str:
+        """Minor units as the policy's currency writes them: 1250 -> "12.50"."""
+        from empower_cli.core.money import format_money
+
+        return format_money(cents, self.digits)
+
     def role_of(self, login: str) -> Role | None:
         name = self.agents.get(login, self.default_role)
         return self.roles.get(name) if name is not None else None
@@ -164,6 +170,10 @@ class RuleResult:
     id: str
     result: RuleResultKind
     text: str
+
+    def as_dict(self) -> dict[str, str]:
+        """As a case stores it and every JSON output shows it."""
+        return {"id": self.id, "result": self.result, "text": self.text}
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,11 @@ def iso(moment: dt.datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+def parse_stored(at: str) -> dt.datetime:
+    """A time as the store writes it (`iso`) back to an aware UTC datetime."""
+    return dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+
+
 def parse_iso(text: str, *, field: str) -> dt.datetime:
     """An ISO 8601 date or date-time; UTC when it has no offset."""
     value = text.strip()
@@ -55,7 +60,7 @@ def parse_when(text: str, *, now: dt.datetime, field: str) -> dt.datetime:
 
 def age(since: str, now: dt.datetime) -> str:
     """A short human duration between an ISO time and now: 3d, 5h, 12m."""
-    seconds = max(0, int((now - dt.datetime.fromisoformat(since.replace("Z", "+00:00"))).total_seconds()))
+    seconds = max(0, int((now - parse_stored(since)).total_seconds()))
     for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
         if seconds >= size:
             return f"{seconds // size}{unit}"

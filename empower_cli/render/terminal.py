@@ -86,12 +86,11 @@ def evaluation_panel(ev: Evaluation, policy: Policy, *, title: str = "Evaluation
 
     from empower_cli.core.money import format_money
     from empower_cli.core.verdict import budget_effect
-    from empower_cli.services.cases import rule_json
 
     digits = policy.digits
     parts: list[RenderableType] = []
     if ev.rules:
-        parts.append(rules_table([rule_json(r) for r in ev.rules]))
+        parts.append(rules_table([r.as_dict() for r in ev.rules]))
     else:
         parts.append("[dim]no rules for this case type[/]")
     kind = "in policy" if ev.in_policy else "out of policy"
@@ -115,16 +114,25 @@ def case_detail(case: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
     from rich.panel import Panel
     from rich.table import Column, Table
 
-    from empower_cli.core.money import format_money
-
-    def m(c: int) -> str:
-
-        return format_money(c, policy.digits)
-
-    status = case["effective_status"]
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column(overflow="fold")  # an unbroken run (a long customer id) folds, never "…"
+    for key, value in _case_rows(case, policy):
+        head.add_row(key, value)
+    fact_table = Table("fact", Column("value", overflow="fold"), box=None, header_style="bold", pad_edge=False)
+    for name, value in json.loads(case["facts"]).items():
+        fact_table.add_row(safe(name), safe(value))
+    parts: list[RenderableType] = [head, "", fact_table, "", rules_table(json.loads(case["rules"]))]
+    parts += ["", "[bold]reasons[/]"] + [f"  • {safe(r)}" for r in json.loads(case["reasons"])]
+    parts += ["", "[bold]history[/]", _history(events), "",
+              "customer budget now: " + money_line(budget, policy.digits, policy.currency)]  # fmt: skip
+    return Panel(Group(*parts), title=f"case {case['id']}", expand=False)
+
+
+def _case_rows(case: Mapping[str, Any], policy: Policy) -> list[tuple[str, str]]:
+    """The case's head: (label, value) for what it holds."""
+    m = policy.money
+    status = case["effective_status"]
     rows: list[tuple[str, str]] = [
         ("status", f"[{STATUS_STYLE.get(status, '')}]{status}[/]"),
         ("customer", safe(case["customer_id"]) + (f" ({safe(case['segment'])})" if case["segment"] else "")),
@@ -139,37 +147,29 @@ def case_detail(case: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
         rows.append(("hold", f"{m(case['held_amount'])} until {case['expires_at']}"))
     if case.get("justification"):
         rows.append(("justification", _inline_or_below(case["justification"])))
-    for key in ("cosigner", "supervisor", "reaction"):
-        if case.get(key):
-            rows.append((key, safe(case[key])))
+    rows += [(key, safe(case[key])) for key in ("cosigner", "supervisor", "reaction") if case.get(key)]
     if case.get("retained") is not None:
         rows.append(("retained", "yes" if case["retained"] else "no"))
     if case.get("imported"):
         rows.append(("imported", f"yes ({safe(case.get('external_id') or '')}); today's policy: "
                                  f"{case.get('today_status') or '?'}"))  # fmt: skip
-    version = case.get("policy_version") or "?"
     note = "" if case.get("policy_sha256") in (None, policy.sha256) else (
         f" [yellow](the policy has changed since: now {safe(policy.version)}; "
         "the case is settled under the recorded evaluation)[/]")  # fmt: skip
-    rows.append(("policy", safe(version) + note))
-    for key, value in rows:
-        head.add_row(key, value)
-    facts = json.loads(case["facts"])
-    fact_table = Table("fact", Column("value", overflow="fold"), box=None, header_style="bold", pad_edge=False)
-    for name, value in facts.items():
-        fact_table.add_row(safe(name), safe(value))
+    rows.append(("policy", safe(case.get("policy_version") or "?") + note))
+    return rows
+
+
+def _history(events: Sequence[Mapping[str, Any]]) -> RenderableType:
+    from rich.table import Column, Table
+
     history = Table("seq", "at", "event", "by", Column("details", overflow="fold"), box=None, header_style="bold",
                     pad_edge=False)  # fmt: skip
     for e in events:
-        payload = json.loads(e["payload"])
-        detail = _event_detail(payload)
+        detail = _event_detail(json.loads(e["payload"]))
         shown = safe(detail) if e["kind"] in ("opened", "imported") else _inline_or_below(detail)
         history.add_row(str(e["seq"]), e["at"][:19], e["kind"], safe(e["actor"]), shown)
-    parts: list[RenderableType] = [head, "", fact_table, "", rules_table(json.loads(case["rules"]))]
-    parts += ["", "[bold]reasons[/]"] + [f"  • {safe(r)}" for r in json.loads(case["reasons"])]
-    parts += ["", "[bold]history[/]", history, "",
-              "customer budget now: " + money_line(budget, policy.digits, policy.currency)]  # fmt: skip
-    return Panel(Group(*parts), title=f"case {case['id']}", expand=False)
+    return history
 
 
 def print_case_detail(out: Console, case: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
@@ -234,11 +234,7 @@ def policy_tables(policy: Policy) -> RenderableType:
     from rich.console import Group
     from rich.table import Table
 
-    from empower_cli.core.money import format_money
-
-    def m(c: int) -> str:
-
-        return format_money(c, policy.digits)
+    m = policy.money
 
     b = policy.budget
     head = (f"[bold]{safe(policy.name)}[/] version {safe(policy.version)} ({policy.currency}); "

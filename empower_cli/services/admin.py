@@ -10,7 +10,6 @@ from typing import Any
 
 from empower_cli.core.errors import StoreError
 from empower_cli.core.models import Policy
-from empower_cli.core.money import format_money
 from empower_cli.policy.paths import POLICY_FILENAME, database_path
 from empower_cli.services.governance import PolicySource, applied_json, applied_policy, drift_note, ensure_applied
 from empower_cli.store.sqlite import Store
@@ -54,8 +53,7 @@ def initialise(directory: Path, *, now: dt.datetime, db: Path | None = None) -> 
 
 
 def policy_json(policy: Policy) -> dict[str, Any]:
-    def m(c: int) -> str:
-        return format_money(c, policy.digits)
+    m = policy.money
 
     b = policy.budget
 

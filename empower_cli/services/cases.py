@@ -64,15 +64,12 @@ def propose(inputs: CaseInput, *, policy: Policy, identity: Identity) -> Proposa
 
 
 def customer_budget(customer_id: str, *, policy: Policy, store: Store, now: dt.datetime,
-                    segment: str | None = None) -> BudgetState:  # fmt: skip
-    """The customer's budget now (in `segment` when given, else the one recorded)."""
+                    segment: str | None = None, exclude_case: int | None = None) -> BudgetState:  # fmt: skip
+    """The customer's budget now (in `segment` when given, else the one recorded), without
+    `exclude_case`'s hold when given (a step settling that case)."""
     seg = segment if segment is not None else store.customer_segment(customer_id)
-    return store.budget(
-        customer_id,
-        limit=policy.budget.limit_for(seg),
-        window_days=policy.budget.window_days,
-        now=now,
-    )
+    return store.budget(customer_id, limit=policy.budget.limit_for(seg), window_days=policy.budget.window_days,
+                        now=now, exclude_case=exclude_case)  # fmt: skip
 
 
 def segment_for(proposal: Proposal, *, store: Store, identity: Identity) -> str | None:
@@ -163,7 +160,7 @@ def case_row(proposal: Proposal, evaluation: Evaluation, *, policy: Policy, now:
         "settled_at": None if pending else iso(now),
         "escalated": int(proposal.escalate),
         "facts": _json(facts_as_text(proposal, policy)),
-        "rules": _json([rule_json(r) for r in evaluation.rules]),
+        "rules": _json([r.as_dict() for r in evaluation.rules]),
         "reasons": _json(list(evaluation.reasons)),
         "justification": proposal.justification or None,
         "reaction": proposal.reaction,
@@ -175,10 +172,6 @@ def case_row(proposal: Proposal, evaluation: Evaluation, *, policy: Policy, now:
 def facts_as_text(proposal: Proposal, policy: Policy) -> dict[str, str]:
     ctype = policy.case_types[proposal.case_type]
     return {f.name: fact_to_text(proposal.facts[f.name], f, policy.digits) for f in ctype.facts}
-
-
-def rule_json(rule: Any) -> dict[str, str]:
-    return {"id": rule.id, "result": rule.result, "text": rule.text}
 
 
 def budget_json(budget: BudgetState, digits: int) -> dict[str, str]:
@@ -194,9 +187,6 @@ def opened_payload(proposal: Proposal, evaluation: Evaluation, policy: Policy, *
                    expires_at: str | None) -> dict[str, Any]:  # fmt: skip
     """What the decision event stores: enough to replay it (SPEC §6) and to check the case
     row against it (`audit verify`): the segment decided in, and when a hold expires."""
-    def money(cents: int) -> str:
-        return format_money(cents, policy.digits)
-
     return {
         "customer_id": proposal.customer_id,
         "segment": segment,
@@ -205,16 +195,16 @@ def opened_payload(proposal: Proposal, evaluation: Evaluation, policy: Policy, *
         "case_type": proposal.case_type,
         "facts": facts_as_text(proposal, policy),
         "action": proposal.action,
-        "amount": money(proposal.amount),
+        "amount": policy.money(proposal.amount),
         "justification": proposal.justification,
         "reaction": proposal.reaction,
         "escalate": proposal.escalate,
         "status": evaluation.status,
         "in_policy": evaluation.in_policy,
-        "discretionary_amount": money(evaluation.discretionary_amount),
-        "held": money(evaluation.held),
-        "spent": money(evaluation.spent),
-        "rules": [rule_json(r) for r in evaluation.rules],
+        "discretionary_amount": policy.money(evaluation.discretionary_amount),
+        "held": policy.money(evaluation.held),
+        "spent": policy.money(evaluation.spent),
+        "rules": [r.as_dict() for r in evaluation.rules],
         "reasons": list(evaluation.reasons),
         "budget_seen": budget_json(evaluation.budget_before, policy.digits),
         "policy_version": policy.version,
@@ -230,7 +220,7 @@ def decision_json(decision: Decision, policy: Policy) -> dict[str, Any]:
         "status": ev.status,
         "in_policy": ev.in_policy,
         "discretionary_amount": format_money(ev.discretionary_amount, policy.digits),
-        "rules": [rule_json(r) for r in ev.rules],
+        "rules": [r.as_dict() for r in ev.rules],
         "reasons": list(ev.reasons),
         "budget": budget_json(ev.budget_after, policy.digits),
         "policy_version": policy.version,

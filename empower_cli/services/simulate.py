@@ -18,7 +18,7 @@ from empower_cli.core.errors import EmpowerError
 from empower_cli.core.evaluate import evaluate, validate_proposal
 from empower_cli.core.models import BudgetState, Evaluation, Policy
 from empower_cli.core.money import format_money
-from empower_cli.core.timeutil import iso
+from empower_cli.core.timeutil import iso, parse_stored
 from empower_cli.store import replay
 from empower_cli.store.sqlite import Store
 
@@ -39,7 +39,7 @@ class Ledger:
         self.holds: dict[str, list[tuple[str, str, int]]] = {}  # customer -> (from, until, amount)
 
     def state(self, customer: str, segment: str | None, at: str) -> BudgetState:
-        start = iso(_parse(at) - self.window)
+        start = iso(parse_stored(at) - self.window)
         entries = self.spends.get(customer, [])
         first = bisect.bisect_right(entries, (start, _MAX))  # settled after the window's start...
         last = bisect.bisect_right(entries, (at, _MAX))  # ...and by now
@@ -200,7 +200,7 @@ def _hold_end(case: dict[str, Any]) -> str:
 
 
 def _replay_one(sim: Simulation, case: dict[str, Any]) -> None:
-    at = _parse(case["opened_at"])
+    at = parse_stored(case["opened_at"])
     outcomes: list[Evaluation] = []
     for side in (sim.before, sim.after):
         try:
@@ -227,10 +227,6 @@ def _replay_one(sim: Simulation, case: dict[str, Any]) -> None:
         key = (before.status, after.status)
         sim.transitions[key] = sim.transitions.get(key, 0) + 1
         sim.example(f"{before.status}->{after.status}", case["id"])
-
-
-def _parse(at: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
 
 
 def _reason(error: EmpowerError) -> str:

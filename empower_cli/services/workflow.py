@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from empower_cli.core.errors import Conflict, InvalidInput, NotAllowed, NotFound, SelfApproval, SelfCosign
-from empower_cli.core.evaluate import clean_text, same_person
-from empower_cli.core.models import PENDING, REACTIONS, BudgetState, Policy
+from empower_cli.core.evaluate import clean_text, parse_reaction, same_person
+from empower_cli.core.models import PENDING, BudgetState, Policy
 from empower_cli.core.money import format_money
-from empower_cli.core.timeutil import age, iso
+from empower_cli.core.timeutil import age, iso, parse_stored
 from empower_cli.services.identity import Identity
 from empower_cli.store.sqlite import Row, Store
 
@@ -56,12 +56,12 @@ def cosign(case_id: int, note: str | None = None, *, policy: Policy, store: Stor
         amount = case["discretionary_amount"]
         if amount > _budget(case, policy=policy, store=store, now=now, exclude=True).remaining:
             raise Conflict(
-                f"case {case['id']} grants {_money(policy, amount)}, more than customer "
+                f"case {case['id']} grants {policy.money(amount)}, more than customer "
                 f"{case['customer_id']} has left; only a supervisor can decide it"
             )
         changes = {"status": "approved", "cosigner": identity.agent, "settled_at": iso(now)}
         return changes, {"note": text, "from": case["status"], "status": "approved",
-                         "spent": _money(policy, case["discretionary_amount"])}  # fmt: skip
+                         "spent": policy.money(case["discretionary_amount"])}  # fmt: skip
 
     return _step(case_id, "cosigned", apply, policy=policy, store=store, identity=identity, now=now)
 
@@ -100,20 +100,20 @@ def approve(case_id: int, note: str | None, *, policy: Policy, store: Store,
         amount = case["discretionary_amount"]
         if amount > identity.role.max_discretion:
             raise NotAllowed(
-                f"case {case['id']} grants {_money(policy, amount)}, above the {identity.role.name} role's "
-                f"limit of {_money(policy, identity.role.max_discretion)}; a role with a higher limit must approve"
+                f"case {case['id']} grants {policy.money(amount)}, above the {identity.role.name} role's "
+                f"limit of {policy.money(identity.role.max_discretion)}; a role with a higher limit must approve"
             )
         others = _budget(case, policy=policy, store=store, now=now, exclude=True)
         over = amount > others.remaining
         if over and not policy.budget.supervisor_may_exceed:
             raise Conflict(
-                f"case {case['id']} grants {_money(policy, amount)} but customer {case['customer_id']} has only "
-                f"{_money(policy, max(others.remaining, 0))} of discretion budget left; deny it or wait for "
+                f"case {case['id']} grants {policy.money(amount)} but customer {case['customer_id']} has only "
+                f"{policy.money(max(others.remaining, 0))} of discretion budget left; deny it or wait for "
                 "budget to free up (the policy does not let supervisors exceed it)"
             )
         changes = {"status": "approved", "supervisor": identity.agent, "settled_at": iso(now)}
         return changes, {"note": text, "from": case["status"], "status": "approved",
-                         "spent": _money(policy, amount), "over_budget": over}  # fmt: skip
+                         "spent": policy.money(amount), "over_budget": over}  # fmt: skip
 
     return _step(case_id, "approved", apply, policy=policy, store=store, identity=identity, now=now)
 
@@ -130,7 +130,7 @@ def deny(case_id: int, note: str | None, *, policy: Policy, store: Store,
         _require_state(case, PENDING, "denied", store)
         changes = {"status": "denied", "supervisor": identity.agent, "settled_at": iso(now)}
         return changes, {"note": text, "from": case["status"], "status": "denied",
-                         "released": _money(policy, _live_hold(case))}  # fmt: skip
+                         "released": policy.money(_live_hold(case))}  # fmt: skip
 
     return _step(case_id, "denied", apply, policy=policy, store=store, identity=identity, now=now)
 
@@ -138,10 +138,7 @@ def deny(case_id: int, note: str | None, *, policy: Policy, store: Store,
 def record_outcome(case_id: int, reaction: str | None, retained: bool | None, *, policy: Policy,
                    store: Store, identity: Identity, now: dt.datetime) -> StepResult:  # fmt: skip
     """The customer's reaction and whether they stayed; by anyone, in any state."""
-    value = (reaction or "").strip().lower()
-    if value not in REACTIONS:
-        got = "nothing" if reaction is None else repr(reaction[:40])
-        raise InvalidInput("--reaction", f"expected one of {', '.join(REACTIONS)}, got {got}")
+    value = parse_reaction(reaction, field="--reaction")
     if retained is None:
         raise InvalidInput("--retained/--lost", "say whether the customer was retained or lost")
 
@@ -175,7 +172,7 @@ def queue_for(identity: Identity, *, store: Store, now: dt.datetime) -> list[Que
         rules = json.loads(row["rules"])
         bent = tuple(r["id"] for r in rules if r["result"] == "bent")
         blocked = tuple(r["id"] for r in rules if r["result"] == "blocked")
-        left = age(iso(now), _parse(row["expires_at"]))
+        left = age(iso(now), parse_stored(row["expires_at"]))
         waiting = "cosign" if row["status"] == "pending_cosign" else "supervisor"
         items.append(QueueItem(row, waiting, bent, blocked, age(row["opened_at"], now), left))
     return items
@@ -268,10 +265,10 @@ def _is_own(case: Row, identity: Identity) -> bool:
 
 def _budget(case: Row, *, policy: Policy, store: Store, now: dt.datetime, exclude: bool) -> BudgetState:
     """The customer's budget now, in the segment they have now (without this case's hold)."""
-    segment = store.customer_segment(case["customer_id"])
-    return store.budget(case["customer_id"], limit=policy.budget.limit_for(segment),
-                        window_days=policy.budget.window_days, now=now,
-                        exclude_case=case["id"] if exclude else None)  # fmt: skip
+    from empower_cli.services.cases import customer_budget
+
+    return customer_budget(case["customer_id"], policy=policy, store=store, now=now,
+                           exclude_case=case["id"] if exclude else None)  # fmt: skip
 
 
 def _live_hold(case: Row) -> int:
@@ -290,14 +287,6 @@ def optional_text(value: str | None, *, field: str) -> str | None:
     return clean_text(value, field=field)
 
 
-def _money(policy: Policy, cents: int) -> str:
-    return format_money(cents, policy.digits)
-
-
 def _short(at: str | None) -> str:
     """2026-11-23T10:00:00.000000Z -> 2026-11-23T10:00Z, for sentences."""
     return f"{at[:16]}Z" if at else "an unknown time"
-
-
-def _parse(at: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
