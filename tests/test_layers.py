@@ -1,9 +1,11 @@
 """The layout holds the architecture (STYLE.md, issue 11): the pure core imports nothing above
-it, the store nothing from the layers that call it, and only the store speaks to SQLite."""
+it, the store nothing from the layers that call it, and only the store speaks to SQLite: no
+other module imports sqlite3, and the audit and the services hold no SQL and touch no connection."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -67,3 +69,37 @@ def test_only_the_store_imports_sqlite3() -> None:
     outside = [p for layer in LAYERS if layer != "store" for p in modules(layer)
                if {"sqlite3", "sqlite_utils"} & {m.split(".")[0] for m in imported(p)}]  # fmt: skip
     assert outside == [], f"sqlite3 outside store/: {[str(p.relative_to(PACKAGE)) for p in outside]}"
+
+
+SQL_START = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|WITH|PRAGMA)\b", re.IGNORECASE)
+
+
+def sql_and_connections(path: Path) -> list[str]:
+    """Where a module touches a connection (an attribute named `conn`), holds a statement (a
+    string that starts like SQL; docstrings left out) or borrows a store's SQL fragment (a
+    name ending in `_SQL`), as `line: what`."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+    }  # fmt: skip
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr == "conn":
+            found.append((node.lineno, ".conn"))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            if SQL_START.match(node.value):
+                found.append((node.lineno, repr(node.value.strip()[:40])))
+        elif isinstance(node, ast.Name) and node.id.endswith("_SQL"):
+            found.append((node.lineno, node.id))
+        elif isinstance(node, ast.alias) and (node.asname or node.name).endswith("_SQL"):
+            found.append((node.lineno, f"imports {node.name}"))
+    return [f"{line}: {what}" for line, what in sorted(found)]
+
+
+@pytest.mark.parametrize("path", modules("audit") + modules("services"), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_audit_and_services_hold_no_sql_and_touch_no_connection(path: Path) -> None:
+    found = sql_and_connections(path)
+    assert found == [], f"{path.relative_to(PACKAGE)}: SQL belongs in store/: {found}"

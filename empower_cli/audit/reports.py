@@ -1,5 +1,5 @@
-"""Supervisor reports (SPEC §8) as SQL aggregations over the store (the hash-chain check
-is in audit_verify.py).
+"""Supervisor reports (SPEC §8): shares, outlier flags, policy candidates and the JSON
+shapes, from the grouped rows store/reports.py queries (the hash-chain check is in verify.py).
 
 Every report is one or two GROUP BY queries; Python only post-processes the grouped rows
 (agents, rules, pairs, days), never the cases one by one.
@@ -16,14 +16,10 @@ from empower_cli.core.errors import InvalidInput
 from empower_cli.core.models import Policy
 from empower_cli.core.money import format_money
 from empower_cli.core.timeutil import iso
-from empower_cli.store.sqlite import STATUS_SQL, Store
+from empower_cli.store import reports as queries
+from empower_cli.store.sqlite import Store
 
 REPORTS = ("summary", "agents", "rules", "customers", "pairs", "outcomes")
-
-# A case that reached a supervisor: asked for one, sent there by the rules or an
-# objection (still waiting or expired), or settled by one (approved or denied).
-ESCALATED_SQL = "(escalated = 1 OR supervisor IS NOT NULL OR status IN ('pending_supervisor', 'denied'))"
-DISCRETION_SQL = "in_policy = 0"
 
 # Outlier detection (README: "How reports flag"): the modified z-score of Iglewicz and
 # Hoaglin, 0.6745 * (x - median) / MAD, flagged beyond 3.5. When the MAD is 0 (most peers
@@ -52,17 +48,13 @@ class Period:
     since: dt.datetime | None = None
     until: dt.datetime | None = None
 
-    def where(self, *extra: str, alias: str = "") -> tuple[str, dict[str, Any]]:
-        col = f"{alias}opened_at"
-        clauses = list(extra)
-        params: dict[str, Any] = {"now": iso(self.now)}
-        if self.since is not None:
-            clauses.append(f"{col} >= :since")
-            params["since"] = iso(self.since)
-        if self.until is not None:
-            clauses.append(f"{col} < :until")
-            params["until"] = iso(self.until)
-        return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
+    def span(self) -> queries.Span:
+        """The period as the store's queries take it: ISO text."""
+        return queries.Span(
+            now=iso(self.now),
+            since=iso(self.since) if self.since is not None else None,
+            until=iso(self.until) if self.until is not None else None,
+        )
 
     def json(self) -> dict[str, str | None]:
         return {"since": iso(self.since) if self.since else None, "until": iso(self.until) if self.until else None}
@@ -77,27 +69,7 @@ def share(part: int, whole: int, places: int = 4) -> float | None:
 
 
 def summary(store: Store, period: Period, *, digits: int) -> dict[str, Any]:
-    where, params = period.where()
-    row = store.conn.execute(
-        f"""
-        SELECT COUNT(*),
-          COUNT(CASE WHEN in_policy = 1 THEN 1 END),
-          COUNT(CASE WHEN {DISCRETION_SQL} THEN 1 END),
-          COALESCE(SUM(CASE WHEN status = 'approved' THEN discretionary_amount END), 0),
-          COUNT(CASE WHEN {ESCALATED_SQL} THEN 1 END),
-          COUNT(cosigner),
-          COALESCE(SUM(objections), 0),
-          COUNT(CASE WHEN status = 'denied' THEN 1 END),
-          COUNT(CASE WHEN ({STATUS_SQL}) = 'expired' THEN 1 END),
-          COUNT(CASE WHEN reaction = 'dissatisfied' THEN 1 END),
-          COUNT(CASE WHEN {DISCRETION_SQL} AND status = 'approved' AND retained = 1 THEN 1 END),
-          COUNT(CASE WHEN {DISCRETION_SQL} AND status = 'approved' AND retained IS NOT NULL THEN 1 END),
-          COUNT(CASE WHEN status = 'denied' AND retained = 1 THEN 1 END),
-          COUNT(CASE WHEN status = 'denied' AND retained IS NOT NULL THEN 1 END)
-        FROM cases {where}
-        """,
-        params,
-    ).fetchone()
+    row = queries.summary_counts(store, period.span())
     cases, in_policy, disc, spent, esc, cosigns, objections, denials, expired, dissat = row[:10]
     return {
         "cases": cases,
@@ -118,33 +90,9 @@ def summary(store: Store, period: Period, *, digits: int) -> dict[str, Any]:
 
 
 def weekly_spend(store: Store, period: Period, *, digits: int) -> list[dict[str, str]]:
-    """Approved discretion per week (Monday) of opening, oldest first, empty weeks included.
-
-    One range search of the covering index on opened_at per week: a single pass over the
-    index without the sort a GROUP BY on the day would need.
-    """
-    conn = store.conn
-    where, params = period.where()
-    # The week of a time is read from its date text: date() of the whole timestamp would round
-    # 23:59:59.9997 on a Sunday into Monday (SQLite keeps milliseconds) and lose a week.
-    first = conn.execute(f"SELECT substr(MIN(opened_at), 1, 10) FROM cases {where}", params).fetchone()[0]
-    last = conn.execute(f"SELECT MAX(opened_at) FROM cases {where}", params).fetchone()[0]
-    if first is None:
-        return []
-    bounds = {"first": first, "last": last, "since": params.get("since", ""), "until": params.get("until", "9999")}
-    rows = conn.execute(
-        """
-        WITH RECURSIVE weeks(start) AS (
-          SELECT date(:first, '-6 days', 'weekday 1')
-          UNION ALL SELECT date(start, '+7 days') FROM weeks WHERE date(start, '+7 days') <= :last)
-        SELECT start, (
-          SELECT COALESCE(SUM(CASE WHEN status = 'approved' THEN discretionary_amount END), 0) FROM cases
-          WHERE opened_at >= max(start, :since) AND opened_at < min(date(start, '+7 days'), :until))
-        FROM weeks
-        """,
-        bounds,
-    ).fetchall()
-    return [{"week": week, "spent": format_money(cents, digits)} for week, cents in rows]
+    """Approved discretion per week (Monday) of opening, oldest first, empty weeks included."""
+    weeks = queries.weekly_spend(store, period.span())
+    return [{"week": week, "spent": format_money(cents, digits)} for week, cents in weeks]
 
 
 # -- robust outliers -----------------------------------------------------------------
@@ -204,19 +152,7 @@ def _weighted_spread(histogram: Iterable[tuple[float, int]]) -> Spread | None:
 
 
 def agents(store: Store, period: Period, *, digits: int) -> list[dict[str, Any]]:
-    where, params = period.where()
-    rows = store.conn.execute(
-        f"""
-        SELECT agent, COUNT(*),
-          COUNT(CASE WHEN {DISCRETION_SQL} THEN 1 END),
-          COALESCE(SUM(CASE WHEN status = 'approved' THEN discretionary_amount END), 0),
-          COALESCE(SUM(CASE WHEN {DISCRETION_SQL} THEN discretionary_amount END), 0),
-          COUNT(CASE WHEN {ESCALATED_SQL} THEN 1 END),
-          COALESCE(SUM(objections), 0)
-        FROM cases {where} GROUP BY agent ORDER BY agent
-        """,
-        params,
-    ).fetchall()
+    rows = queries.agent_rows(store, period.span())
     peers = [r for r in rows if r[1] >= MIN_AGENT_CASES]
     enough = len(peers) >= MIN_PEERS
     rate_spread = spread([r[2] / r[1] for r in peers]) if enough else None
@@ -292,117 +228,61 @@ def rule_infos(policy: Policy) -> dict[str, RuleInfo]:
 def rules(store: Store, period: Period, *, policy: Policy) -> list[dict[str, Any]]:
     """Per rule: bent, blocked, discretion spent, policy candidates and a suggested limit.
 
-    One pass parses the rule results (json_each) of the out-of-policy cases into a
-    temporary table; the counts and the percentiles are then grouped from it.
+    The store collects the rules bent or blocked once; the counts and the percentiles are
+    then grouped from that collection.
     """
     digits = policy.digits
     infos = rule_infos(policy)
-    conn = store.conn
-    _collect_rule_hits(store, period, list(infos.values()))
-    try:
-        rows = conn.execute(
-            """
-            SELECT rule_id, case_type,
-              COUNT(CASE WHEN result = 'bent' THEN 1 END),
-              COUNT(CASE WHEN result = 'blocked' THEN 1 END),
-              COALESCE(SUM(CASE WHEN status = 'approved' THEN amount END), 0),
-              COUNT(CASE WHEN result = 'bent' AND status = 'approved' THEN 1 END),
-              COUNT(CASE WHEN result = 'bent' AND retained = 1 THEN 1 END),
-              COUNT(CASE WHEN result = 'bent' AND retained IS NOT NULL THEN 1 END),
-              COUNT(CASE WHEN result = 'bent' AND reaction = 'dissatisfied' THEN 1 END),
-              COUNT(CASE WHEN result = 'bent' AND reaction IS NOT NULL THEN 1 END),
-              COUNT(v)
-            FROM temp.audit_rule_hits GROUP BY rule_id, case_type ORDER BY rule_id, case_type
-            """
-        ).fetchall()
-        merged: dict[str, list[int]] = {}
-        for rule_id, _, *numbers in rows:  # one row per rule and case type
-            acc = merged.setdefault(rule_id, [0] * len(numbers))
-            merged[rule_id] = [a + b for a, b in zip(acc, numbers, strict=True)]
-        limits = _percentiles(store, {r: (infos[r].measure, m[-1]) for r, m in merged.items() if m[-1]}, digits)
-    finally:
-        conn.execute("DROP TABLE IF EXISTS temp.audit_rule_hits")
-    type_counts = case_type_counts(store, period, sorted({t for _, t, *_ in rows}))
+    span = period.span()
+    with queries.rule_hits(store, span, list(infos.values())) as hits:
+        rows = hits.counts()
+        merged = _by_rule(rows)
+        limits = _percentiles(hits, {r: (infos[r].measure, m[-1]) for r, m in merged.items() if m[-1]}, digits)
+    type_counts = queries.case_type_counts(store, span, sorted({t for _, t, *_ in rows}))
     type_cases: dict[str, int] = {}
     for rule_id, case_type, *_ in rows:
         type_cases[rule_id] = type_cases.get(rule_id, 0) + type_counts.get(case_type, 0)
-    out: list[dict[str, Any]] = []
-    for rule_id, (n_bent, n_blocked, spent, approved, retained, known, dissat, reacted, _) in merged.items():
-        candidate = (
-            n_bent >= max(CANDIDATE_MIN_BENT, CANDIDATE_BENT_SHARE * type_cases[rule_id])
-            and approved >= CANDIDATE_APPROVED * n_bent
-            and known > 0 and retained >= CANDIDATE_RETAINED * known
-            and (reacted == 0 or dissat <= CANDIDATE_DISSATISFIED * reacted)
-        )  # fmt: skip
-        out.append({
-            "rule_id": rule_id, "bent": n_bent, "blocked": n_blocked,
-            "spent": format_money(spent, digits), "candidate": candidate,
-            "suggested_limit": limits.get(rule_id),
-            "bent_share": share(n_bent, type_cases[rule_id]),
-            "approved_share": share(approved, n_bent), "retention": share(retained, known),
-        })  # fmt: skip
+    out = [_rule_json(rule_id, numbers, type_cases[rule_id], limits.get(rule_id), digits)
+           for rule_id, numbers in merged.items()]  # fmt: skip
     out.sort(key=lambda r: (-r["bent"] - r["blocked"], r["rule_id"]))
     return out
 
 
-def _collect_rule_hits(store: Store, period: Period, infos: Sequence[RuleInfo]) -> None:
-    """temp.audit_rule_hits: one row per rule bent or blocked, with the bent fact's value `v`
-    measured as the policy's rule reads it (a number, or a date's age in days), times the
-    rule's direction so that the largest `v` is always the furthest from the standard."""
-    args: dict[str, Any] = {}
-    branches = []
-    for k, info in enumerate(infos):
-        if not info.measure:
-            continue
-        fact = f"json_extract(c.facts, :f{k})"
-        value = (f"julianday(substr(c.opened_at, 1, 10)) - julianday({fact})" if info.measure == "age"
-                 else f"CAST({fact} AS NUMERIC)")  # fmt: skip
-        branches.append(f"WHEN :r{k} THEN {info.direction} * ({value})")
-        args |= {f"r{k}": info.rule_id, f"f{k}": '$."' + info.fact.replace('"', '\\"') + '"'}
-    # A CASE on the rule id rather than a join with a table of rules: the join would parse
-    # each rule result once per rule.
-    measured = f"CASE r.value ->> 'id' {' '.join(branches)} END" if branches else "NULL"
-    where, params = period.where(DISCRETION_SQL, "r.value ->> 'result' != 'pass'", alias="c.")
-    store.conn.execute("PRAGMA temp_store = MEMORY")
-    store.conn.execute("DROP TABLE IF EXISTS temp.audit_rule_hits")
-    store.conn.execute(
-        f"""
-        CREATE TEMP TABLE audit_rule_hits AS
-        SELECT r.value ->> 'id' AS rule_id, r.value ->> 'result' AS result, c.case_type,
-          c.status, c.discretionary_amount AS amount, c.retained, c.reaction,
-          CASE WHEN r.value ->> 'result' = 'bent' THEN {measured} END AS v
-        FROM cases AS c, json_each(c.rules) AS r {where}
-        """,
-        {**params, **args},
-    )
+def _by_rule(rows: Iterable[Sequence[Any]]) -> dict[str, list[int]]:
+    """The counts of each rule, added up over its case types (one row per rule and case type)."""
+    merged: dict[str, list[int]] = {}
+    for rule_id, _, *numbers in rows:
+        acc = merged.setdefault(rule_id, [0] * len(numbers))
+        merged[rule_id] = [a + b for a, b in zip(acc, numbers, strict=True)]
+    return merged
 
 
-def _percentiles(store: Store, counts: dict[str, tuple[str, int]], digits: int) -> dict[str, int | str]:
-    """The 90th percentile (nearest rank) of each rule's bent values, towards its bend limit.
+def _rule_json(rule_id: str, numbers: Sequence[int], type_cases: int, limit: int | str | None,
+               digits: int) -> dict[str, Any]:  # fmt: skip
+    n_bent, n_blocked, spent, approved, retained, known, dissat, reacted, _ = numbers
+    candidate = (
+        n_bent >= max(CANDIDATE_MIN_BENT, CANDIDATE_BENT_SHARE * type_cases)
+        and approved >= CANDIDATE_APPROVED * n_bent
+        and known > 0 and retained >= CANDIDATE_RETAINED * known
+        and (reacted == 0 or dissat <= CANDIDATE_DISSATISFIED * reacted)
+    )  # fmt: skip
+    return {
+        "rule_id": rule_id, "bent": n_bent, "blocked": n_blocked,
+        "spent": format_money(spent, digits), "candidate": candidate,
+        "suggested_limit": limit,
+        "bent_share": share(n_bent, type_cases),
+        "approved_share": share(approved, n_bent), "retention": share(retained, known),
+    }  # fmt: skip
 
-    Sorted from the top with LIMIT/OFFSET, SQLite keeps only the highest tenth in its sorter.
-    """
+
+def _percentiles(hits: queries.RuleHits, counts: dict[str, tuple[str, int]], digits: int) -> dict[str, int | str]:
+    """The 90th percentile (nearest rank) of each rule's bent values, towards its bend limit."""
     out: dict[str, int | str] = {}
     for rule_id, (measure, n) in counts.items():
         rank = -(-n * PERCENTILE_TENTHS // 10)  # ceil(0.9 n), 1-based from the bottom, in integers
-        (v,) = store.conn.execute(
-            "SELECT v FROM temp.audit_rule_hits WHERE rule_id = ? AND v IS NOT NULL ORDER BY v DESC LIMIT 1 OFFSET ?",
-            (rule_id, n - rank),
-        ).fetchone()
-        value = abs(v)  # v carries the rule's direction so that one ORDER BY serves max and min
+        value = abs(hits.value_from_top(rule_id, n - rank))  # signed so one ORDER BY serves max and min
         out[rule_id] = _money_text(value, digits) if measure == "money" else int(value)
     return out
-
-
-def case_type_counts(store: Store, period: Period, case_types: Sequence[str]) -> dict[str, int]:
-    """Cases per given case type (conditional counts: one scan of an index, no sort)."""
-    if not case_types:
-        return {}
-    where, params = period.where()
-    names = {f"t{k}": t for k, t in enumerate(case_types)}
-    counts = ", ".join(f"COUNT(CASE WHEN case_type = :{key} THEN 1 END)" for key in names)
-    row = store.conn.execute(f"SELECT {counts} FROM cases {where}", {**params, **names}).fetchone()
-    return dict(zip(case_types, row, strict=True))
 
 
 def _money_text(value: Any, digits: int) -> str:
@@ -419,27 +299,7 @@ def _money_text(value: Any, digits: int) -> str:
 def customers(store: Store, period: Period, *, policy: Policy, limit: int | None) -> list[dict[str, Any]]:
     """Customers who received discretion, most spent first, with repeat exceptions flagged."""
     digits = policy.digits
-    where, params = period.where()
-    tail = "LIMIT :limit" if limit else ""
-    # One pass: the per-customer groups are materialised once and read twice, for the
-    # distribution of exceptions per customer (rows without a customer id) and the top rows.
-    found = store.conn.execute(
-        f"""
-        WITH per AS MATERIALIZED (
-          SELECT customer_id, COUNT(*) AS cases, COUNT(CASE WHEN {DISCRETION_SQL} THEN 1 END) AS disc,
-            COALESCE(SUM(CASE WHEN status = 'approved' THEN discretionary_amount END), 0) AS spent
-          FROM cases {where} GROUP BY customer_id)
-        SELECT NULL, COUNT(*), disc, NULL, NULL FROM per GROUP BY disc
-        UNION ALL
-        SELECT * FROM (
-          SELECT customer_id, cases, disc, spent,
-            (SELECT segment FROM customers AS k WHERE k.customer_id = per.customer_id)
-          FROM per WHERE disc > 0 ORDER BY spent DESC, disc DESC, customer_id {tail})
-        """,
-        {**params, "limit": limit},
-    ).fetchall()
-    histogram = [(disc, n) for customer, n, disc, _, _ in found if customer is None]
-    rows = [r for r in found if r[0] is not None]
+    histogram, rows = queries.customer_rows(store, period.span(), limit)
     disc_spread = _weighted_spread(histogram)
     out: list[dict[str, Any]] = []
     for customer_id, cases, disc, spent, segment in rows:
@@ -463,10 +323,7 @@ def customers(store: Store, period: Period, *, policy: Policy, limit: int | None
 
 def pairs(store: Store, period: Period) -> list[dict[str, Any]]:
     """Who co-signs whose cases; an agent whose co-signs mostly come from one peer is flagged."""
-    where, params = period.where("cosigner IS NOT NULL")
-    rows = store.conn.execute(
-        f"SELECT agent, cosigner, COUNT(*) FROM cases {where} GROUP BY agent, cosigner", params
-    ).fetchall()
+    rows = queries.cosign_pairs(store, period.span())
     cosigners = {c for _, c, _ in rows}
     totals: dict[str, int] = {}
     for agent, _, n in rows:
@@ -484,27 +341,13 @@ def pairs(store: Store, period: Period) -> list[dict[str, Any]]:
 
 # -- outcomes ------------------------------------------------------------------------
 
+# The decision kinds store.reports.outcome_rows groups by, in the order the report lists them.
 KINDS = ("in_policy", "discretion", "denied", "expired", "pending")
 
 
 def outcomes(store: Store, period: Period) -> list[dict[str, Any]]:
     """Reactions and retention by decision kind (effective status at the time of the report)."""
-    where, params = period.where()
-    kind = f"""CASE WHEN status = 'approved' AND in_policy = 1 THEN 'in_policy'
-        WHEN status = 'approved' THEN 'discretion' WHEN status = 'denied' THEN 'denied'
-        WHEN ({STATUS_SQL}) = 'expired' THEN 'expired' ELSE 'pending' END"""
-    rows = store.conn.execute(
-        f"""
-        SELECT {kind} AS kind, COUNT(*),
-          COUNT(CASE WHEN reaction = 'satisfied' THEN 1 END),
-          COUNT(CASE WHEN reaction = 'neutral' THEN 1 END),
-          COUNT(CASE WHEN reaction = 'dissatisfied' THEN 1 END),
-          COUNT(CASE WHEN retained = 1 THEN 1 END),
-          COUNT(CASE WHEN retained = 0 THEN 1 END)
-        FROM cases {where} GROUP BY kind
-        """,
-        params,
-    ).fetchall()
+    rows = queries.outcome_rows(store, period.span())
     found = {r[0]: r[1:] for r in rows}
     out: list[dict[str, Any]] = []
     for name in KINDS:

@@ -79,22 +79,22 @@ class PolicySource:
 
 def applied_policy(store: Store) -> Applied | None:
     """The governing policy, from the newest `policy_applied` event (None before the first)."""
-    return read_applied(store.conn, store.path)
+    return read_applied(store, store.path)
 
 
-def read_applied(conn: sqlite3.Connection, path: Path) -> Applied | None:
-    """`applied_policy` on any connection (a dry run reads through a read-only one)."""
+def read_applied(source: Store | sqlite3.Connection, path: Path) -> Applied | None:
+    """`applied_policy` on a store or a bare connection (a dry run reads through a read-only one)."""
     from empower_cli.policy.load import parse_policy
     from empower_cli.store.sqlite import latest_event
 
-    event = latest_event(conn, POLICY_APPLIED)
+    event = latest_event(source, POLICY_APPLIED)
     if event is None:
         return None
     try:
         payload = json.loads(event["payload"])
         text: str = payload["text"]
         data = text.encode("utf-8")
-        intact = hashlib.sha256(data).hexdigest() == payload["policy_sha256"] and _chained(conn, event, payload)
+        intact = hashlib.sha256(data).hexdigest() == payload["policy_sha256"] and _chained(source, event, payload)
     except (ValueError, KeyError, TypeError, AttributeError):
         intact = False
     if not intact:
@@ -108,14 +108,14 @@ def read_applied(conn: sqlite3.Connection, path: Path) -> Applied | None:
     return Applied(payload["number"], policy, event["actor"], event["at"], event["seq"])
 
 
-def _chained(conn: sqlite3.Connection, event: dict[str, Any], payload: dict[str, Any]) -> bool:
+def _chained(source: Store | sqlite3.Connection, event: dict[str, Any], payload: dict[str, Any]) -> bool:
     """The policy event still hashes to its own hash, and the next event links to it: an edit
     in place is refused at once (a whole recomputed chain takes `audit verify --expect`)."""
     from empower_cli.store.sqlite import event_hash, next_prev_hash
 
     if event_hash(event["prev_hash"], {**event, "payload": payload}) != event["hash"]:
         return False
-    following = next_prev_hash(conn, event["seq"])
+    following = next_prev_hash(source, event["seq"])
     return following is None or following == event["hash"]
 
 
