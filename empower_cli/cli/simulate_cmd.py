@@ -1,5 +1,5 @@
 """`empower policy simulate NEW.toml`: what a new policy file would have changed in the
-recorded history (registered on the `policy` group by cli/policy_cmd.py)."""
+recorded history (registered on the `policy` group beside cli/policy_cmd.py's commands)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from empower_cli.cli.common import WHEN, JsonOption, handle_errors, print_json, session, wants_json
+from empower_cli.cli.common import WHEN, JsonOption, print_json, session, wants_json
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 
     from empower_cli.cli.common import Session
     from empower_cli.services.simulate import Simulation
+
+
+def register(group: typer.Typer) -> None:
+    """Add `simulate` to the `policy` group."""
+    group.command("simulate")(simulate)
 
 
 def simulate(
@@ -39,7 +44,7 @@ def simulate(
 
     Example: empower policy simulate policies.new.toml --since 365d
     """
-    with handle_errors(), session(ctx) as s:
+    with session(ctx) as s:
         from empower_cli.core.timeutil import parse_when
         from empower_cli.policy.load import load_policy
         from empower_cli.services.simulate import simulate as replay

@@ -1,5 +1,5 @@
 """`empower case queue|cosign|object|approve|deny|outcome`: the steps after a case is
-opened, registered on the `case` group of cli/case.py. Each calls one service.
+opened, registered on the `case` group beside cli/case.py's commands. Each calls one service.
 """
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from empower_cli.cli.case import app
-from empower_cli.cli.common import CaseId, JsonOption, handle_errors, print_json, session, wants_json
+from empower_cli.cli.common import CaseId, JsonOption, print_json, session, wants_json
 
 if TYPE_CHECKING:
     from empower_cli.cli.common import Session
@@ -20,7 +19,16 @@ Opt = typer.Option
 NoteOption = Annotated[str | None, Opt("--note", help="Why (recorded with the step).", show_default=False)]
 
 
-@app.command("queue")
+def register(group: typer.Typer) -> None:
+    """Add the steps after a case is opened to the `case` group."""
+    group.command("queue")(queue)
+    group.command("cosign")(cosign)
+    group.command("object")(object_)
+    group.command("approve")(approve)
+    group.command("deny")(deny)
+    group.command("outcome")(outcome)
+
+
 def queue(ctx: typer.Context, json: JsonOption = False) -> None:
     """Cases waiting for me, oldest first: co-signs I may give, and escalated cases for a supervisor.
 
@@ -28,7 +36,7 @@ def queue(ctx: typer.Context, json: JsonOption = False) -> None:
 
     Example: empower case queue
     """
-    with handle_errors(), session(ctx) as s:
+    with session(ctx) as s:
         from empower_cli.services.workflow import queue_for, queue_json
 
         identity = s.identity()
@@ -66,7 +74,6 @@ def queue(ctx: typer.Context, json: JsonOption = False) -> None:
         out.print("[dim]✗ objections · [red]rule![/red] blocked · act: empower case cosign|object|approve|deny ID[/]")
 
 
-@app.command("cosign")
 def cosign(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: JsonOption = False) -> None:
     """Co-sign a colleague's case (the two-employee rule): it is approved and its hold is spent.
 
@@ -77,7 +84,6 @@ def cosign(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: J
     _settle(ctx, json, workflow.cosign, case_id, note)
 
 
-@app.command("object")
 def object_(
     ctx: typer.Context,
     case_id: CaseId,
@@ -93,7 +99,6 @@ def object_(
     _settle(ctx, json, workflow.object_, case_id, reason)
 
 
-@app.command("approve")
 def approve(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: JsonOption = False) -> None:
     """Approve a pending case as a supervisor (--note required): its hold is spent.
 
@@ -104,7 +109,6 @@ def approve(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: 
     _settle(ctx, json, workflow.approve, case_id, note)
 
 
-@app.command("deny")
 def deny(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: JsonOption = False) -> None:
     """Deny a pending case as a supervisor (--note required): its hold is voided.
 
@@ -115,7 +119,6 @@ def deny(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: Jso
     _settle(ctx, json, workflow.deny, case_id, note)
 
 
-@app.command("outcome")
 def outcome(
     ctx: typer.Context,
     case_id: CaseId,
@@ -150,7 +153,7 @@ def _settle(ctx: typer.Context, json: bool, step: Callable[..., StepResult], cas
 
 def _run(ctx: typer.Context, json: bool, step: Callable[[Session], StepResult]) -> None:
     """Run one workflow step and print what happened."""
-    with handle_errors(), session(ctx) as s:
+    with session(ctx) as s:
         result = step(s)
         if wants_json(ctx, json):
             from empower_cli.services.workflow import step_json
