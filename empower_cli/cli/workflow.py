@@ -2,17 +2,18 @@
 opened, registered on the `case` group beside cli/case.py's commands. Each calls one service.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Typer reads every command signature with
+# eval() of each string annotation on every start; real objects skip that work. Names
+# imported only for the type checker are quoted where Python evaluates an annotation.
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from empower_cli.cli.common import CaseId, JsonOption, print_json, session, wants_json
+from empower_cli.cli.common import CaseId, JsonOption, Session, print_json, session, wants_json
 
 if TYPE_CHECKING:
-    from empower_cli.cli.common import Session
     from empower_cli.services.workflow import StepResult
 
 Opt = typer.Option
@@ -136,7 +137,7 @@ def outcome(
     from empower_cli.core.errors import InvalidInput
     from empower_cli.services import workflow
 
-    def step(s: Session) -> StepResult:
+    def step(s: Session) -> "StepResult":
         if retained and lost:
             raise InvalidInput("--retained/--lost", "give one of them, not both")
         kept = True if retained else False if lost else None
@@ -146,12 +147,12 @@ def outcome(
     _run(ctx, json, step)
 
 
-def _settle(ctx: typer.Context, json: bool, step: Callable[..., StepResult], case_id: int, text: str | None) -> None:
+def _settle(ctx: typer.Context, json: bool, step: Callable[..., "StepResult"], case_id: int, text: str | None) -> None:
     """Run a co-sign, objection, approval or denial with the session's dependencies."""
     _run(ctx, json, lambda s: step(case_id, text, policy=s.policy, store=s.store, identity=s.identity(), now=s.now))
 
 
-def _run(ctx: typer.Context, json: bool, step: Callable[[Session], StepResult]) -> None:
+def _run(ctx: typer.Context, json: bool, step: Callable[[Session], "StepResult"]) -> None:
     """Run one workflow step and print what happened."""
     with session(ctx) as s:
         result = step(s)
