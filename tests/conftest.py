@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from empower_cli.cli import app
+from empower_cli.cli.app import app
 from empower_cli.policy.load import load_policy
 from empower_cli.services.admin import default_policy_text
 

@@ -171,7 +171,7 @@ def foreign_python(user: str) -> list[str] | None:
         if not candidate or not os.path.exists(candidate):
             continue
         probe = ["runuser", "-u", user, "--", "env", f"PYTHONPATH={path}", candidate, "-c",
-                 "import empower_cli.cli, sqlite3, typer, rich, sqlite_utils"]  # fmt: skip
+                 "import empower_cli.cli.main, sqlite3, typer, rich, sqlite_utils"]  # fmt: skip
         try:
             ok = subprocess.run(probe, capture_output=True, timeout=60).returncode == 0
         except (OSError, subprocess.SubprocessError):

@@ -65,7 +65,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from empower_cli.cli import app
+from empower_cli.cli.app import app
 from empower_cli.policy.load import load_policy
 from empower_cli.store.sqlite import Store
 from tests import differential_oracle as oracle

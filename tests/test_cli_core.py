@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from empower_cli import __version__
-from empower_cli.cli import app
+from empower_cli.cli.app import app
 from empower_cli.services.identity import os_account
 from tests.conftest import JUSTIFICATION, LATE_RETURN, CliFn, as_json, training_policy_text, write_policy
 

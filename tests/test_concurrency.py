@@ -22,7 +22,7 @@ PROCESSES = 16
 # reach the database within a few milliseconds of each other.
 RUNNER = """
 import os, runpy, sys, time
-import empower_cli.cli
+import empower_cli.cli.main
 barrier = sys.argv[1]
 deadline = time.monotonic() + 60
 while not os.path.exists(barrier) and time.monotonic() < deadline:

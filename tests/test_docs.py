@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import typer.main
 
-from empower_cli.cli import app
+from empower_cli.cli.app import app
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -150,7 +150,7 @@ def audit_verify(db: Path, policy: Policy) -> tuple[int | None, str]:
     """Run the real `empower audit verify` (in-process CLI); None when it does not exist yet."""
     from typer.testing import CliRunner
 
-    from empower_cli.cli import app
+    from empower_cli.cli.app import app
 
     env = {"EMPOWER_POLICY": policy.path, "EMPOWER_DB": str(db), "EMPOWER_AGENT": "carol"}
     r = CliRunner().invoke(app, ["audit", "verify"], env=env)

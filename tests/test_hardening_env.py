@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from empower_cli.cli import app
+from empower_cli.cli.app import app
 from empower_cli.store import files as fsinfo
 from tests.conftest import write_policy
 from tests.hardening_support import case_new_args, cli_env, foreign_python, run, run_as

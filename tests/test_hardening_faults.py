@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from empower_cli.cli import app
+from empower_cli.cli.app import app
 from empower_cli.policy.load import load_policy
 from tests.conftest import write_policy
 from tests.hardening_support import case_new_args, check_invariants, cli_env, run

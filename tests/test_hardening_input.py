@@ -22,7 +22,7 @@ import typer.main
 import typer.testing
 from typer.testing import CliRunner, Result
 
-from empower_cli.cli import app
+from empower_cli.cli.app import app
 from tests.conftest import write_policy
 from tests.hardening_support import cli_env, run
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from empower_cli.cli import app
+from empower_cli.cli.app import app
 from empower_cli.core.errors import PolicyError
 from empower_cli.policy.load import parse_policy
 from empower_cli.services.admin import default_policy_text

@@ -32,7 +32,7 @@ from tests.test_import_deferred import deferred
 Pids = dict[int, int]  # pid -> its start time, so that a reused pid is never mistaken for ours
 # Without prctl, as on a system that lacks it: the worker's own check of its parent remains.
 NO_PRCTL = ("import sys, empower_cli.imports.pool as pool; pool.PR_SET_PDEATHSIG = 0; "
-            "from empower_cli.cli import main; sys.argv[0] = 'empower'; main()")  # fmt: skip
+            "from empower_cli.cli.main import main; sys.argv[0] = 'empower'; main()")  # fmt: skip
 
 
 def big_history(tmp_path: Path, rows: int, name: str = "big.csv") -> Path:

@@ -172,7 +172,7 @@ def test_every_identifier_of_an_import_row_follows_the_rule(cli: CliFn, tmp_path
 def test_a_policy_login_or_segment_no_identifier_can_match_is_a_located_problem(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from empower_cli.cli import app
+    from empower_cli.cli.app import app
 
     text = training_policy_text().replace('dave = "senior"', f'"dave{WJ}" = "senior"')
     text = text.replace('vip = "5000.00"', f'"vip{SHY}" = "5000.00"')

@@ -44,10 +44,8 @@ def test_every_module_lives_in_a_layer() -> None:
 
 
 def test_every_package_init_is_free_of_imports() -> None:
-    # cli/__init__.py is still the console entry point (issue 11: it moves to cli/main.py).
     for layer in LAYERS:
-        if layer != "cli":
-            assert imported(PACKAGE / layer / "__init__.py") == set(), layer
+        assert imported(PACKAGE / layer / "__init__.py") == set(), layer
 
 
 @pytest.mark.parametrize("path", modules("core"), ids=lambda p: p.name)

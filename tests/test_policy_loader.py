@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from empower_cli.cli import app
+from empower_cli.cli.app import app
 from empower_cli.core.errors import PolicyError
 from empower_cli.policy.load import load_policy, parse_policy
 from tests.conftest import ROOT, training_policy_text, write_policy

@@ -9,13 +9,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from empower_cli.cli.common import WHEN, JsonOption, handle_errors, print_json, session, wants_json
+from empower_cli.cli.common import WHEN, JsonOption, print_json, session, wants_json
 
 if TYPE_CHECKING:
     from empower_cli.audit.reports import Period
     from empower_cli.cli.common import Session
-
-app = typer.Typer(help="Supervisor reports and the tamper-evident log check.", no_args_is_help=True)
 
 Opt = typer.Option
 SinceOption = Annotated[
@@ -28,6 +26,18 @@ FormatOption = Annotated[
     str | None, Opt("--format", help="table, json, csv or markdown (default: table; json with --json).",
                     show_default=False, case_sensitive=False),
 ]  # fmt: skip
+
+
+def register(group: typer.Typer) -> None:
+    """Add the reports, `head` and `verify` to the `audit` group."""
+    group.command("summary")(summary)
+    group.command("agents")(agents)
+    group.command("rules")(rules)
+    group.command("customers")(customers)
+    group.command("pairs")(pairs)
+    group.command("outcomes")(outcomes)
+    group.command("head")(head)
+    group.command("verify")(verify)
 
 
 def output_format(ctx: typer.Context, fmt: str | None, local_json: bool) -> str:
@@ -68,7 +78,7 @@ def describe(period: Period) -> str:
 
 def run_report(ctx: typer.Context, name: str, since: str | None, until: str | None, fmt: str | None,
                local_json: bool, limit: int | None = None) -> None:  # fmt: skip
-    with handle_errors(), session(ctx) as s:
+    with session(ctx) as s:
         chosen = output_format(ctx, fmt, local_json)
         period = period_of(s, since, until)
         from empower_cli.audit import reports as audit
@@ -104,7 +114,6 @@ def emit(name: str, data: Any, fmt: str, *, currency: str, period: str) -> None:
         console().print(audit_render.table(name, data, currency=currency, period=period))
 
 
-@app.command("summary")
 def summary(ctx: typer.Context, since: SinceOption = None, until: UntilOption = None,
             fmt: FormatOption = None, json: JsonOption = False) -> None:  # fmt: skip
     """The period at a glance: cases, discretion and spend per week, escalations, retention.
@@ -118,7 +127,6 @@ def summary(ctx: typer.Context, since: SinceOption = None, until: UntilOption = 
     run_report(ctx, "summary", since, until, fmt, json)
 
 
-@app.command("agents")
 def agents(ctx: typer.Context, since: SinceOption = None, until: UntilOption = None,
            fmt: FormatOption = None, json: JsonOption = False) -> None:  # fmt: skip
     """Per agent: discretion rate and spend; flags agents far from their peers either way.
@@ -131,7 +139,6 @@ def agents(ctx: typer.Context, since: SinceOption = None, until: UntilOption = N
     run_report(ctx, "agents", since, until, fmt, json)
 
 
-@app.command("rules")
 def rules(ctx: typer.Context, since: SinceOption = None, until: UntilOption = None,
           fmt: FormatOption = None, json: JsonOption = False) -> None:  # fmt: skip
     """Per rule: times bent and blocked, spend, and which rules should become policy.
@@ -144,7 +151,6 @@ def rules(ctx: typer.Context, since: SinceOption = None, until: UntilOption = No
     run_report(ctx, "rules", since, until, fmt, json)
 
 
-@app.command("customers")
 def customers(
     ctx: typer.Context, since: SinceOption = None, until: UntilOption = None, fmt: FormatOption = None,
     limit: Annotated[int, Opt("--limit", min=0, help="At most this many customers, most spent first; 0 for all.")] = 50,
@@ -160,7 +166,6 @@ def customers(
     run_report(ctx, "customers", since, until, fmt, json, limit=limit or None)
 
 
-@app.command("pairs")
 def pairs(ctx: typer.Context, since: SinceOption = None, until: UntilOption = None,
           fmt: FormatOption = None, json: JsonOption = False) -> None:  # fmt: skip
     """Who co-signs whose cases; flags an agent whose co-signs mostly come from one peer.
@@ -172,7 +177,6 @@ def pairs(ctx: typer.Context, since: SinceOption = None, until: UntilOption = No
     run_report(ctx, "pairs", since, until, fmt, json)
 
 
-@app.command("outcomes")
 def outcomes(ctx: typer.Context, since: SinceOption = None, until: UntilOption = None,
              fmt: FormatOption = None, json: JsonOption = False) -> None:  # fmt: skip
     """Customer reactions and retention by decision kind.
@@ -184,7 +188,6 @@ def outcomes(ctx: typer.Context, since: SinceOption = None, until: UntilOption =
     run_report(ctx, "outcomes", since, until, fmt, json)
 
 
-@app.command("head")
 def head(ctx: typer.Context, json: JsonOption = False) -> None:
     """Print the latest event as SEQ:HASH, to keep somewhere else for `verify --expect`.
 
@@ -192,7 +195,7 @@ def head(ctx: typer.Context, json: JsonOption = False) -> None:
 
     Example: empower audit head >> ~/empower-heads.txt
     """
-    with handle_errors(), session(ctx, governed=False) as s:
+    with session(ctx, governed=False) as s:
         top = s.store.head()
         if wants_json(ctx, json):
             print_json({"seq": top.seq, "hash": top.hash, "head": str(top)})
@@ -200,7 +203,6 @@ def head(ctx: typer.Context, json: JsonOption = False) -> None:
             print(top)
 
 
-@app.command("verify")
 def verify(
     ctx: typer.Context,
     expect: Annotated[str | None, Opt("--expect", help="A head kept earlier (SEQ:HASH from `audit head`) "
@@ -216,7 +218,7 @@ def verify(
 
     Example: empower audit verify --expect 1042:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
     """
-    with handle_errors(), session(ctx, governed=False) as s:
+    with session(ctx, governed=False) as s:
         from empower_cli.audit.verify import parse_head, verify
         from empower_cli.core.errors import Conflict
 

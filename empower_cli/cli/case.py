@@ -1,7 +1,7 @@
 """`empower case new|show|list`: open a case and look at cases.
 
 The workflow steps (queue, cosign, object, approve, deny, outcome) live in
-`cli/workflow.py` and register on the same `case` group.
+`cli/workflow.py`; both modules register on the `case` group (cli/main.py).
 """
 
 # No `from __future__ import annotations`: Typer reads every command signature with
@@ -17,18 +17,21 @@ from empower_cli.cli.common import (
     WHEN,
     CaseId,
     JsonOption,
-    handle_errors,
     print_json,
     session,
     wants_json,
 )
 
-app = typer.Typer(help="Open, inspect and settle cases.", no_args_is_help=True)
-
 Opt = typer.Option
 
 
-@app.command("new")
+def register(group: typer.Typer) -> None:
+    """Add `new`, `show` and `list` to the `case` group."""
+    group.command("new")(new)
+    group.command("show")(show)
+    group.command("list")(list_cases)
+
+
 def new(
     ctx: typer.Context,
     customer: Annotated[str | None, Opt("--customer", help="Customer id.", show_default=False)] = None,
@@ -55,7 +58,7 @@ def new(
     Example: empower case new --customer C-1001 --type late_return --fact days_since_purchase=20 --fact has_receipt=yes --action refund --amount 89.90 --justification "Long-time customer, item unused, receipt at hand"
     """  # noqa: E501
     flags = (customer, case_type, fact, action, amount, justification, reaction)
-    with handle_errors(), session(ctx) as s:
+    with session(ctx) as s:
         if all(v is None for v in flags) and not wants_json(ctx, json) and sys.stdin.isatty():
             from empower_cli.cli.walkthrough import walk_through
 
@@ -95,13 +98,12 @@ def parse_fact_flags(values: list[str]) -> dict[str, str]:
     return facts
 
 
-@app.command("show")
 def show(ctx: typer.Context, case_id: CaseId, json: JsonOption = False) -> None:
     """Show one case: facts, rule results, reasons, history and the customer's budget.
 
     Example: empower case show 42
     """
-    with handle_errors(), session(ctx) as s:
+    with session(ctx) as s:
         from empower_cli.core.errors import NotFound
         from empower_cli.services.cases import budget_json, customer_budget
 
@@ -128,7 +130,6 @@ def show(ctx: typer.Context, case_id: CaseId, json: JsonOption = False) -> None:
         print_case_detail(console(), case, events, policy=s.policy, budget=budget)
 
 
-@app.command("list")
 def list_cases(
     ctx: typer.Context,
     customer: Annotated[str | None, Opt("--customer", help="Only this customer.", show_default=False)] = None,
@@ -148,7 +149,7 @@ def list_cases(
 
     Example: empower case list --status pending_cosign --since 7d
     """
-    with handle_errors(), session(ctx) as s:
+    with session(ctx) as s:
         from empower_cli.core.errors import InvalidInput
         from empower_cli.core.models import STATUSES
         from empower_cli.core.timeutil import parse_when

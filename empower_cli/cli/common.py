@@ -63,11 +63,12 @@ def wants_json(ctx: typer.Context, local: bool) -> bool:
 
 @contextmanager
 def handle_errors() -> Iterator[None]:
-    """Turn every failure into a one-line message on stderr and the SPEC §5 exit code."""
+    """Turn every failure of a command into a one-line message on stderr and the SPEC §5 exit
+    code. Used once, by the root group around every command (`Root.invoke`)."""
     try:
         yield
-    except typer.Exit:
-        raise
+    except (typer.Exit, typer.Abort, typer.TyperException):
+        raise  # an exit code already chosen, or a usage error (exit 2) that `Root.main` prints
     except EmpowerError as e:
         print_error(str(e))
         if isinstance(e, PolicyError):
@@ -88,31 +89,49 @@ def handle_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-class OneLineErrors(TyperGroup):
-    """The root group: a usage error (bad option value, missing option, unknown command)
-    is one line on stderr with exit 2, like every other refusal (SPEC §5, §9)."""
+class Group(TyperGroup):
+    """A command group that, run without arguments, shows its help and exits 2.
+
+    Click does this by raising its help as a usage error, which `Root.main` could tell apart
+    from the others only by a private class; here it happens before any error is raised.
+    """
+
+    # The overrides take Typer's Context (what Typer passes); Typer declares its private Click's.
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            text = ctx.get_help()  # Typer's rich help prints itself and returns ""
+            if text:
+                typer.echo(text)
+            raise typer.Exit(2)
+        return super().parse_args(ctx, args)
+
+
+class Root(Group):
+    """The root group, the edge of the program: an `EmpowerError` from any command becomes its
+    exit code here, and a usage error (bad option value, missing option, unknown command) is
+    one line on stderr with exit 2, like every other refusal (SPEC §5, §9)."""
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        with handle_errors():
+            return super().invoke(ctx)
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
              windows_expand_args: bool = True, **extra: Any) -> Any:  # fmt: skip
-        from typer import Abort
-        from typer._click.exceptions import ClickException  # Typer 0.26+ ships its own Click
-
         def run() -> Any:
-            return super(OneLineErrors, self).main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+            return super(Root, self).main(args, prog_name, complete_var, False, windows_expand_args, **extra)
 
         if not standalone_mode:
             return run()
         try:
             rv = run()
-        except ClickException as e:
-            if type(e).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
-                message = " ".join(e.format_message().split())
-                ctx = getattr(e, "ctx", None)  # usage errors carry the command they are about
-                where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
-                print_error(_shorten(message, 300) + where)
+        except typer.TyperException as e:  # Click's errors: Typer 0.28+ ships its own Click, built on this
+            message = " ".join(e.format_message().split())
+            ctx = getattr(e, "ctx", None)  # usage errors carry the command they are about
+            where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+            print_error(_shorten(message, 300) + where)
             sys.exit(e.exit_code)
-        except Abort:
+        except typer.Abort:
             print_error("aborted: nothing was recorded")
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)

@@ -7,12 +7,15 @@ from typing import Annotated
 
 import typer
 
-from empower_cli.cli.common import JsonOption, handle_errors, print_json, session, wants_json
-
-app = typer.Typer(help="Customers and their discretion budgets.", no_args_is_help=True)
+from empower_cli.cli.common import JsonOption, print_json, session, wants_json
 
 
-@app.command("show")
+def register(group: typer.Typer) -> None:
+    """Add `show` and `segment` to the `customer` group."""
+    group.command("show")(show)
+    group.command("segment")(segment)
+
+
 def show(
     ctx: typer.Context,
     customer_id: Annotated[str, typer.Argument(help="The customer id.", show_default=False)],
@@ -22,7 +25,7 @@ def show(
 
     Example: empower customer show C-1001
     """
-    with handle_errors(), session(ctx) as s:
+    with session(ctx) as s:
         from empower_cli.core.evaluate import clean_id
         from empower_cli.services.cases import budget_json, customer_budget
 
@@ -53,7 +56,6 @@ def show(
             out.print("[dim]no cases recorded for this customer[/]")
 
 
-@app.command("segment")
 def segment(
     ctx: typer.Context,
     customer_id: Annotated[str, typer.Argument(help="The customer id.", show_default=False)],
@@ -69,7 +71,7 @@ def segment(
 
     Example: empower customer segment C-1001 vip --note "Gold card holder since 2019"
     """
-    with handle_errors(), session(ctx) as s:
+    with session(ctx) as s:
         from empower_cli.services.cases import grant_segment
 
         result = grant_segment(customer_id, name, note, policy=s.policy, store=s.store, identity=s.identity(),

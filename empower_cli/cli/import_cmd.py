@@ -8,17 +8,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from empower_cli.cli.common import JsonOption, handle_errors, print_json, session, wants_json
+from empower_cli.cli.common import JsonOption, print_json, session, wants_json
 
 if TYPE_CHECKING:
     from empower_cli.cli.common import Session
     from empower_cli.imports.read import Format
     from empower_cli.imports.run import Importer, Summary
 
-app = typer.Typer(help="Bring in historical cases from another system.", no_args_is_help=True)
+
+def register(group: typer.Typer) -> None:
+    """Add `cases` to the `import` group."""
+    group.command("cases")(cases)
 
 
-@app.command("cases")
 def cases(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="CSV with a header row, or JSON Lines.", show_default=False)],
@@ -42,7 +44,7 @@ def cases(
     """
     # Not `governed` yet: a --rejects path that would replace a file is refused before the
     # database is opened (or created); the applied policy is read right after.
-    with handle_errors(), session(ctx, writes=not dry_run, governed=False) as s:
+    with session(ctx, writes=not dry_run, governed=False) as s:
         from empower_cli.core.errors import ImportInterrupted
         from empower_cli.imports.pool import default_workers
         from empower_cli.imports.read import detect_format

@@ -1,4 +1,7 @@
-"""`empower policy check|show`: validate and display policies.toml."""
+"""`empower policy check|show|apply|log`: validate, display and apply policies.toml.
+
+`policy simulate` lives in cli/simulate_cmd.py; both modules register on the `policy` group.
+"""
 
 # No `from __future__ import annotations`: Typer reads every command signature with
 # eval() of each string annotation on every start; real objects skip that work.
@@ -8,12 +11,17 @@ from typing import Annotated
 
 import typer
 
-from empower_cli.cli.common import JsonOption, handle_errors, print_json, session, settings, wants_json
-
-app = typer.Typer(help="Validate, show, apply and simulate policies.", no_args_is_help=True)
+from empower_cli.cli.common import JsonOption, print_json, session, settings, wants_json
 
 
-@app.command("check")
+def register(group: typer.Typer) -> None:
+    """Add `check`, `show`, `apply` and `log` to the `policy` group."""
+    group.command("check")(check)
+    group.command("show")(show)
+    group.command("apply")(apply)
+    group.command("log")(log)
+
+
 def check(
     ctx: typer.Context,
     path: Annotated[
@@ -30,26 +38,24 @@ def check(
     from empower_cli.policy.paths import find_policy
 
     as_json = wants_json(ctx, json)
-    with handle_errors():
-        target = path or find_policy(settings(ctx).policy)
-        try:
-            policy = load_policy(target)
-        except PolicyError as e:
-            if not as_json:
-                raise
-            print_json({"ok": False, "path": str(target), "error": str(e), "problems": list(e.problems)})
-            raise typer.Exit(3) from None
-        summary = {"ok": True, "path": str(target), "name": policy.name, "version": policy.version,
-                   "sha256": policy.sha256, "case_types": len(policy.case_types),
-                   "rules": sum(len(t.rules) for t in policy.case_types.values())}  # fmt: skip
-        if as_json:
-            print_json(summary)
-        else:
-            print(f"{target}: ok — {policy.name!r} version {policy.version}, "
-                  f"{summary['case_types']} case types, {summary['rules']} rules")  # fmt: skip
+    target = path or find_policy(settings(ctx).policy)
+    try:
+        policy = load_policy(target)
+    except PolicyError as e:
+        if not as_json:
+            raise
+        print_json({"ok": False, "path": str(target), "error": str(e), "problems": list(e.problems)})
+        raise typer.Exit(3) from None
+    summary = {"ok": True, "path": str(target), "name": policy.name, "version": policy.version,
+               "sha256": policy.sha256, "case_types": len(policy.case_types),
+               "rules": sum(len(t.rules) for t in policy.case_types.values())}  # fmt: skip
+    if as_json:
+        print_json(summary)
+    else:
+        print(f"{target}: ok — {policy.name!r} version {policy.version}, "
+              f"{summary['case_types']} case types, {summary['rules']} rules")  # fmt: skip
 
 
-@app.command("show")
 def show(
     ctx: typer.Context,
     applied: Annotated[bool, typer.Option("--applied", help="Show the policy applied to the database instead "
@@ -66,23 +72,21 @@ def show(
     from empower_cli.policy.paths import find_policy
     from empower_cli.services.governance import read_policy_file
 
-    with handle_errors():
-        if applied:
-            with session(ctx) as s:
-                policy = s.policy
-        else:
-            policy = read_policy_file(find_policy(settings(ctx).policy)).policy
-        if wants_json(ctx, json):
-            from empower_cli.services.admin import policy_json
+    if applied:
+        with session(ctx) as s:
+            policy = s.policy
+    else:
+        policy = read_policy_file(find_policy(settings(ctx).policy)).policy
+    if wants_json(ctx, json):
+        from empower_cli.services.admin import policy_json
 
-            print_json(policy_json(policy))
-            return
-        from empower_cli.render.terminal import console, policy_tables
+        print_json(policy_json(policy))
+        return
+    from empower_cli.render.terminal import console, policy_tables
 
-        console().print(policy_tables(policy))
+    console().print(policy_tables(policy))
 
 
-@app.command("apply")
 def apply(
     ctx: typer.Context,
     note: Annotated[str | None, typer.Option("--note", help="Why this policy now (kept in the log).",
@@ -101,7 +105,7 @@ def apply(
     from empower_cli.services.governance import apply_policy, read_policy_file
     from empower_cli.services.workflow import optional_text
 
-    with handle_errors(), session(ctx) as s:
+    with session(ctx) as s:
         text = optional_text(note, field="--note")
         file = read_policy_file(find_policy(settings(ctx).policy))
         governing = s.applied
@@ -117,13 +121,12 @@ def apply(
                   f"{result['policy_version']}); nothing changed")  # fmt: skip
 
 
-@app.command("log")
 def log(ctx: typer.Context, json: JsonOption = False) -> None:
     """Every policy applied to the database, oldest first: who, when, sha256 and note.
 
     Example: empower policy log
     """
-    with handle_errors(), session(ctx) as s:
+    with session(ctx) as s:
         from empower_cli.services.governance import log_json
 
         rows = log_json(s.store.policy_log())
@@ -140,8 +143,3 @@ def log(ctx: typer.Context, json: JsonOption = False) -> None:
             table.add_row(str(r["number"]), safe(r["policy_version"]), r["at"][:16] + "Z", safe(r["applied_by"]),
                           r["policy_sha256"][:12] + "…", safe(r["note"] or ""))  # fmt: skip
         console().print(table)
-
-
-from empower_cli.cli.simulate_cmd import simulate  # noqa: E402  (lives in its own module)
-
-app.command("simulate")(simulate)

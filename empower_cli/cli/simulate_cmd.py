@@ -1,23 +1,28 @@
 """`empower policy simulate NEW.toml`: what a new policy file would have changed in the
-recorded history (registered on the `policy` group by cli/policy_cmd.py)."""
+recorded history (registered on the `policy` group beside cli/policy_cmd.py's commands)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Typer reads every command signature with
+# eval() of each string annotation on every start; real objects skip that work. Names
+# imported only for the type checker are quoted where Python evaluates an annotation.
 
+import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from empower_cli.cli.common import WHEN, JsonOption, handle_errors, print_json, session, wants_json
+from empower_cli.cli.common import WHEN, JsonOption, Session, print_json, session, wants_json
 
 if TYPE_CHECKING:
-    import datetime as dt
-    from collections.abc import Callable
-
     from rich.console import RenderableType
 
-    from empower_cli.cli.common import Session
     from empower_cli.services.simulate import Simulation
+
+
+def register(group: typer.Typer) -> None:
+    """Add `simulate` to the `policy` group."""
+    group.command("simulate")(simulate)
 
 
 def simulate(
@@ -39,7 +44,7 @@ def simulate(
 
     Example: empower policy simulate policies.new.toml --since 365d
     """
-    with handle_errors(), session(ctx) as s:
+    with session(ctx) as s:
         from empower_cli.core.timeutil import parse_when
         from empower_cli.policy.load import load_policy
         from empower_cli.services.simulate import simulate as replay
@@ -57,7 +62,7 @@ def simulate(
         console().print(render(result, currency=candidate.currency, before=before, after=str(new_policy)))
 
 
-def _with_progress(run: Callable[[Callable[[int], None] | None], Simulation], s: Session,
+def _with_progress(run: Callable[[Callable[[int], None] | None], "Simulation"], s: Session,
                    since: dt.datetime | None) -> dict[str, Any]:  # fmt: skip
     """A progress bar on stderr when it is a terminal (a year of history takes minutes)."""
     import sys
@@ -75,7 +80,7 @@ def _with_progress(run: Callable[[Callable[[int], None] | None], Simulation], s:
         return run(lambda done: bar.update(task, completed=done)).json()
 
 
-def render(r: dict[str, Any], *, currency: str, before: str, after: str) -> RenderableType:
+def render(r: dict[str, Any], *, currency: str, before: str, after: str) -> "RenderableType":
     from rich import box
     from rich.console import Group
     from rich.table import Table

@@ -1,26 +1,35 @@
 """`empower case queue|cosign|object|approve|deny|outcome`: the steps after a case is
-opened, registered on the `case` group of cli/case.py. Each calls one service.
+opened, registered on the `case` group beside cli/case.py's commands. Each calls one service.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Typer reads every command signature with
+# eval() of each string annotation on every start; real objects skip that work. Names
+# imported only for the type checker are quoted where Python evaluates an annotation.
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from empower_cli.cli.case import app
-from empower_cli.cli.common import CaseId, JsonOption, handle_errors, print_json, session, wants_json
+from empower_cli.cli.common import CaseId, JsonOption, Session, print_json, session, wants_json
 
 if TYPE_CHECKING:
-    from empower_cli.cli.common import Session
     from empower_cli.services.workflow import StepResult
 
 Opt = typer.Option
 NoteOption = Annotated[str | None, Opt("--note", help="Why (recorded with the step).", show_default=False)]
 
 
-@app.command("queue")
+def register(group: typer.Typer) -> None:
+    """Add the steps after a case is opened to the `case` group."""
+    group.command("queue")(queue)
+    group.command("cosign")(cosign)
+    group.command("object")(object_)
+    group.command("approve")(approve)
+    group.command("deny")(deny)
+    group.command("outcome")(outcome)
+
+
 def queue(ctx: typer.Context, json: JsonOption = False) -> None:
     """Cases waiting for me, oldest first: co-signs I may give, and escalated cases for a supervisor.
 
@@ -28,7 +37,7 @@ def queue(ctx: typer.Context, json: JsonOption = False) -> None:
 
     Example: empower case queue
     """
-    with handle_errors(), session(ctx) as s:
+    with session(ctx) as s:
         from empower_cli.services.workflow import queue_for, queue_json
 
         identity = s.identity()
@@ -66,7 +75,6 @@ def queue(ctx: typer.Context, json: JsonOption = False) -> None:
         out.print("[dim]✗ objections · [red]rule![/red] blocked · act: empower case cosign|object|approve|deny ID[/]")
 
 
-@app.command("cosign")
 def cosign(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: JsonOption = False) -> None:
     """Co-sign a colleague's case (the two-employee rule): it is approved and its hold is spent.
 
@@ -77,7 +85,6 @@ def cosign(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: J
     _settle(ctx, json, workflow.cosign, case_id, note)
 
 
-@app.command("object")
 def object_(
     ctx: typer.Context,
     case_id: CaseId,
@@ -93,7 +100,6 @@ def object_(
     _settle(ctx, json, workflow.object_, case_id, reason)
 
 
-@app.command("approve")
 def approve(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: JsonOption = False) -> None:
     """Approve a pending case as a supervisor (--note required): its hold is spent.
 
@@ -104,7 +110,6 @@ def approve(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: 
     _settle(ctx, json, workflow.approve, case_id, note)
 
 
-@app.command("deny")
 def deny(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: JsonOption = False) -> None:
     """Deny a pending case as a supervisor (--note required): its hold is voided.
 
@@ -115,7 +120,6 @@ def deny(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: Jso
     _settle(ctx, json, workflow.deny, case_id, note)
 
 
-@app.command("outcome")
 def outcome(
     ctx: typer.Context,
     case_id: CaseId,
@@ -133,7 +137,7 @@ def outcome(
     from empower_cli.core.errors import InvalidInput
     from empower_cli.services import workflow
 
-    def step(s: Session) -> StepResult:
+    def step(s: Session) -> "StepResult":
         if retained and lost:
             raise InvalidInput("--retained/--lost", "give one of them, not both")
         kept = True if retained else False if lost else None
@@ -143,14 +147,14 @@ def outcome(
     _run(ctx, json, step)
 
 
-def _settle(ctx: typer.Context, json: bool, step: Callable[..., StepResult], case_id: int, text: str | None) -> None:
+def _settle(ctx: typer.Context, json: bool, step: Callable[..., "StepResult"], case_id: int, text: str | None) -> None:
     """Run a co-sign, objection, approval or denial with the session's dependencies."""
     _run(ctx, json, lambda s: step(case_id, text, policy=s.policy, store=s.store, identity=s.identity(), now=s.now))
 
 
-def _run(ctx: typer.Context, json: bool, step: Callable[[Session], StepResult]) -> None:
+def _run(ctx: typer.Context, json: bool, step: Callable[[Session], "StepResult"]) -> None:
     """Run one workflow step and print what happened."""
-    with handle_errors(), session(ctx) as s:
+    with session(ctx) as s:
         result = step(s)
         if wants_json(ctx, json):
             from empower_cli.services.workflow import step_json

@@ -1,0 +1,146 @@
+"""The `empower` command line: the global options, `init`, and the command groups, built
+whole (`build_app()`) or for the one group a command line runs (`main`, the console script).
+"""
+
+# No `from __future__ import annotations`: Typer reads every command signature with
+# eval() of each string annotation on every start; real objects skip that work.
+
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import typer.main
+from typer.core import TyperOption
+
+from empower_cli import __version__
+from empower_cli.cli.common import DbOption, Group, PolicyOption, Root, Settings, print_error, print_json, settings
+
+# The command groups: name -> (the modules whose `register(group)` adds its commands, its help).
+GROUPS: dict[str, tuple[tuple[str, ...], str]] = {
+    "case": (("empower_cli.cli.case", "empower_cli.cli.workflow"), "Open, inspect and settle cases."),
+    "customer": (("empower_cli.cli.customer",), "Customers and their discretion budgets."),
+    "policy": (
+        ("empower_cli.cli.policy_cmd", "empower_cli.cli.simulate_cmd"),
+        "Validate, show, apply and simulate policies.",
+    ),
+    "import": (("empower_cli.cli.import_cmd",), "Bring in historical cases from another system."),
+    "audit": (("empower_cli.cli.audit_cmd",), "Supervisor reports and the tamper-evident log check."),
+}
+
+
+def build_app(load: str | None = "*") -> typer.Typer:
+    """The `empower` app with every group's commands (load="*"), or only those of group
+    `load` and, for the others, just their name and help (enough for `empower --help`)."""
+    root = root_app()
+    root.command()(init)
+    for name, (modules, help_text) in GROUPS.items():
+        group = typer.Typer(help=help_text, no_args_is_help=True, cls=Group)
+        if load in ("*", name):
+            for module in modules:
+                importlib.import_module(module).register(group)
+        root.add_typer(group, name=name, help=help_text)
+    return root
+
+
+def root_app() -> typer.Typer:
+    """The root command alone: the global options, no commands yet."""
+    root = typer.Typer(
+        name="empower",
+        help="Frontline decision support: fair, pro-customer exceptions within policy and budget.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="rich",
+        add_completion=False,
+        cls=Root,
+    )
+    root.callback()(_root)
+    return root
+
+
+def invoked_group(argv: Sequence[str], root: typer.Typer) -> str | None:
+    """The group a command line runs (`empower --db X case new` -> "case"), if any, skipping
+    the values of ROOT's options that take one (read from its parameters, so a new global
+    option cannot route to the wrong group)."""
+    params = typer.main.get_command(root).params
+    takes_value = {o for p in params if isinstance(p, TyperOption) and not (p.is_flag or p.count) for o in p.opts}
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in takes_value:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg if arg in GROUPS else None
+    return None
+
+
+def _version(value: bool) -> None:
+    if value:
+        _print_version()
+        raise typer.Exit()
+
+
+def _print_version() -> None:
+    print(f"empower {__version__}")
+
+
+def _root(
+    ctx: typer.Context,
+    policy: PolicyOption = None,
+    db: DbOption = None,
+    json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    ] = False,
+) -> None:
+    """Frontline decision support: check a proposed exception against policies.toml and
+    the customer's discretion budget, say what it needs, and record it in a tamper-evident log.
+
+    Example: empower case new
+    """
+    ctx.obj = Settings(policy=policy, db=db, json=json)
+
+
+def init(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(help="Where to write policies.toml and data/.")] = Path("."),
+    json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+) -> None:
+    """Write the example policies.toml (unless one exists) and create the database.
+
+    Example: empower init ./shop
+    """
+    from empower_cli.core.timeutil import utcnow
+    from empower_cli.services.admin import initialise
+
+    result = initialise(directory, db=settings(ctx).db, now=utcnow())
+    if result["note"]:
+        print_error(result["note"], prefix="note: ")
+    if settings(ctx).json or json:
+        print_json(result)
+    else:
+        verb = "wrote" if result["policy_created"] else "kept the existing"
+        print(f"{verb} {result['policy']}\ndatabase ready at {result['db']}")
+        applied = result["applied"]
+        if result["policy_applied"]:
+            print(f"applied policy version {applied['policy_version']} as #{applied['number']} "
+                  f"(by {applied['applied_by']}): it governs this database")  # fmt: skip
+        if result["indexes_rebuilt"]:
+            print(f"rebuilt {result['indexes_rebuilt']} report indexes left unbuilt by an interrupted import")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    # `empower --version` alone answers before Typer builds the whole command tree;
+    # any other spelling (with other options too) goes through the --version option.
+    argv = sys.argv[1:]
+    if argv == ["--version"]:
+        _print_version()
+        return
+    # Build only the invoked group's commands: Typer converts every command of every
+    # group on each start, and a decision should not pay for the audit reports.
+    build_app(invoked_group(argv, root_app()))()
