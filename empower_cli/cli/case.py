@@ -8,7 +8,7 @@ The workflow steps (queue, cosign, object, approve, deny, outcome) live in
 # eval() of each string annotation on every start; real objects skip that work.
 
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -63,7 +63,8 @@ def new(
             from empower_cli.cli.walkthrough import walk_through
 
             raise typer.Exit(walk_through(s, segment=segment, escalate=escalate))
-        from empower_cli.services.cases import CaseInput, decision_json, open_case
+        from empower_cli.render.json import decision_json, next_step
+        from empower_cli.services.cases import CaseInput, open_case
 
         inputs = CaseInput(
             customer_id=customer, case_type=case_type, facts=parse_fact_flags(fact or []),
@@ -78,8 +79,6 @@ def new(
 
         out = console()
         out.print(evaluation_panel(decision.evaluation, s.policy, title=f"case {decision.case_id}"))
-        from empower_cli.services.cases import next_step
-
         step = next_step(decision.case_id, decision.evaluation.status)
         out.print(f"recorded case [bold]{decision.case_id}[/]; next: {step}")
 
@@ -105,7 +104,8 @@ def show(ctx: typer.Context, case_id: CaseId, json: JsonOption = False) -> None:
     """
     with session(ctx) as s:
         from empower_cli.core.errors import NotFound
-        from empower_cli.services.cases import budget_json, customer_budget
+        from empower_cli.render.json import budget_json, case_detail_json
+        from empower_cli.services.cases import customer_budget
 
         case = s.store.get_case(case_id, now=s.now)
         if case is None:
@@ -164,6 +164,8 @@ def list_cases(
         truncated = bool(limit) and len(cases) > limit
         cases = cases[:limit] if truncated else cases
         if wants_json(ctx, json):
+            from empower_cli.render.json import case_summary_json
+
             print_json({"rows": [case_summary_json(c, s.policy.digits) for c in cases], "truncated": truncated,
                         "limit": limit or None})  # fmt: skip
             return
@@ -185,35 +187,3 @@ def _filter(value: str | None, field: str) -> str | None:
     from empower_cli.core.evaluate import clean_id
 
     return None if value is None else clean_id(value, field=field)
-
-
-def case_summary_json(case: dict[str, Any], digits: int) -> dict[str, Any]:
-    from empower_cli.core.money import format_money
-
-    return {
-        "case_id": case["id"], "opened_at": case["opened_at"], "customer_id": case["customer_id"],
-        "agent": case["agent"], "case_type": case["case_type"], "action": case["action"],
-        "amount": format_money(case["amount"], digits),
-        "discretionary_amount": format_money(case["discretionary_amount"], digits),
-        "status": case["effective_status"], "imported": bool(case["imported"]),
-    }  # fmt: skip
-
-
-def case_detail_json(case: dict[str, Any], digits: int) -> dict[str, Any]:
-    import json
-
-    from empower_cli.core.money import format_money
-
-    detail = case_summary_json(case, digits)
-    detail.update({
-        "segment": case["segment"], "in_policy": bool(case["in_policy"]),
-        "held": format_money(case["held_amount"], digits), "expires_at": case["expires_at"],
-        "settled_at": case["settled_at"], "facts": json.loads(case["facts"]),
-        "rules": json.loads(case["rules"]), "reasons": json.loads(case["reasons"]),
-        "justification": case["justification"], "reaction": case["reaction"],
-        "retained": None if case["retained"] is None else bool(case["retained"]),
-        "cosigner": case["cosigner"], "supervisor": case["supervisor"],
-        "policy_version": case["policy_version"], "policy_sha256": case["policy_sha256"],
-        "external_id": case["external_id"], "today_status": case["today_status"],
-    })  # fmt: skip
-    return detail

@@ -27,14 +27,14 @@ def show(
     """
     with session(ctx) as s:
         from empower_cli.core.evaluate import clean_id
-        from empower_cli.services.cases import budget_json, customer_budget
+        from empower_cli.services.cases import customer_budget
 
         customer = clean_id(customer_id, field="customer")
         budget = customer_budget(customer, policy=s.policy, store=s.store, now=s.now)
         cases = s.store.list_cases(now=s.now, customer=customer, limit=20)
         segment = s.store.customer_segment(customer)
         if wants_json(ctx, json):
-            from empower_cli.cli.case import case_summary_json
+            from empower_cli.render.json import budget_json, case_summary_json
 
             print_json({"customer_id": customer, "segment": segment,
                         "window_days": s.policy.budget.window_days,
@@ -77,16 +77,17 @@ def segment(
         result = grant_segment(customer_id, name, note, policy=s.policy, store=s.store, identity=s.identity(),
                                now=s.now)  # fmt: skip
         if wants_json(ctx, json):
-            print_json(result)
+            from empower_cli.render.json import segment_json
+
+            print_json(segment_json(result, s.policy.digits))
             return
-        from empower_cli.render.terminal import console, safe
+        from empower_cli.render.terminal import console, money_line, safe
 
         out = console()
-        who = safe(result["customer_id"])
-        if result["changed"]:
-            was = safe(result["previous"]) if result["previous"] else "no segment"
-            out.print(f"customer {who} is now in segment {safe(result['segment'])} (was {was})")
+        who = safe(result.customer_id)
+        if result.changed:
+            was = safe(result.previous) if result.previous else "no segment"
+            out.print(f"customer {who} is now in segment {safe(result.segment)} (was {was})")
         else:
-            out.print(f"customer {who} is already in segment {safe(result['segment'])}; nothing changed")
-        b = result["budget"]
-        out.print(f"budget: limit {b['limit']}, spent {b['spent']}, held {b['held']}, remaining {b['remaining']}")
+            out.print(f"customer {who} is already in segment {safe(result.segment)}; nothing changed")
+        out.print(money_line(result.budget, s.policy.digits, s.policy.currency))

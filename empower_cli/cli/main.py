@@ -117,20 +117,20 @@ def init(
     from empower_cli.core.timeutil import utcnow
     from empower_cli.services.admin import initialise
 
-    result = initialise(directory, db=settings(ctx).db, now=utcnow())
-    if result["note"]:
-        print_error(result["note"], prefix="note: ")
+    done = initialise(directory, db=settings(ctx).db, now=utcnow())
+    if done.note:
+        print_error(done.note, prefix="note: ")
     if settings(ctx).json or json:
-        print_json(result)
-    else:
-        verb = "wrote" if result["policy_created"] else "kept the existing"
-        print(f"{verb} {result['policy']}\ndatabase ready at {result['db']}")
-        applied = result["applied"]
-        if result["policy_applied"]:
-            print(f"applied policy version {applied['policy_version']} as #{applied['number']} "
-                  f"(by {applied['applied_by']}): it governs this database")  # fmt: skip
-        if result["indexes_rebuilt"]:
-            print(f"rebuilt {result['indexes_rebuilt']} report indexes left unbuilt by an interrupted import")
+        from empower_cli.render.json import init_json
+
+        print_json(init_json(done))
+        return
+    print(f"{'wrote' if done.policy_created else 'kept the existing'} {done.policy}\ndatabase ready at {done.db}")
+    if done.policy_applied:
+        print(f"applied policy version {done.applied.policy.version} as #{done.applied.number} "
+              f"(by {done.applied.applied_by}): it governs this database")  # fmt: skip
+    if done.indexes_rebuilt:
+        print(f"rebuilt {done.indexes_rebuilt} report indexes left unbuilt by an interrupted import")
 
 
 def main() -> None:

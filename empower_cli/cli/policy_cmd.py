@@ -78,7 +78,7 @@ def show(
     else:
         policy = read_policy_file(find_policy(settings(ctx).policy)).policy
     if wants_json(ctx, json):
-        from empower_cli.services.admin import policy_json
+        from empower_cli.render.json import policy_json
 
         print_json(policy_json(policy))
         return
@@ -111,14 +111,17 @@ def apply(
         governing = s.applied
         result = apply_policy(file, store=s.store, governing=governing, identity=s.identity(), now=s.now,
                               note=text)  # fmt: skip
+        now = result.applied
         if wants_json(ctx, json):
-            print_json(result)
-        elif result["changed"]:
-            print(f"applied {file.path} (version {result['policy_version']}, sha256 {result['policy_sha256'][:12]}…) "
-                  f"as policy #{result['number']}; it governs every case from now on")  # fmt: skip
+            from empower_cli.render.json import application_json
+
+            print_json(application_json(result))
+        elif result.changed:
+            print(f"applied {file.path} (version {now.policy.version}, sha256 {now.policy.sha256[:12]}…) "
+                  f"as policy #{now.number}; it governs every case from now on")  # fmt: skip
         else:
-            print(f"{file.path} is already the applied policy (#{result['number']}, version "
-                  f"{result['policy_version']}); nothing changed")  # fmt: skip
+            print(f"{file.path} is already the applied policy (#{now.number}, version "
+                  f"{now.policy.version}); nothing changed")  # fmt: skip
 
 
 def log(ctx: typer.Context, json: JsonOption = False) -> None:
@@ -127,7 +130,7 @@ def log(ctx: typer.Context, json: JsonOption = False) -> None:
     Example: empower policy log
     """
     with session(ctx) as s:
-        from empower_cli.services.governance import log_json
+        from empower_cli.render.json import log_json
 
         rows = log_json(s.store.policy_log())
         if wants_json(ctx, json):

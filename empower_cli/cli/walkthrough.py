@@ -261,8 +261,9 @@ def needs(evaluation: Evaluation, min_chars: int) -> list[str]:
 def record(t: Talk, proposal: Proposal, previewed: Evaluation) -> int:
     """Record in one transaction; the verdict is re-checked against the budget under the lock."""
     from empower_cli.core.timeutil import utcnow
+    from empower_cli.render.json import next_step
     from empower_cli.render.terminal import console
-    from empower_cli.services.cases import next_step, open_case
+    from empower_cli.services.cases import open_case
 
     try:
         decision = open_case(proposal, policy=t.s.policy, store=t.s.store, identity=t.identity, now=utcnow())

@@ -38,7 +38,8 @@ def queue(ctx: typer.Context, json: JsonOption = False) -> None:
     Example: empower case queue
     """
     with session(ctx) as s:
-        from empower_cli.services.workflow import queue_for, queue_json
+        from empower_cli.render.json import queue_json
+        from empower_cli.services.workflow import queue_for
 
         identity = s.identity()
         items = queue_for(identity, store=s.store, now=s.now)
@@ -157,7 +158,7 @@ def _run(ctx: typer.Context, json: bool, step: Callable[[Session], "StepResult"]
     with session(ctx) as s:
         result = step(s)
         if wants_json(ctx, json):
-            from empower_cli.services.workflow import step_json
+            from empower_cli.render.json import step_json
 
             print_json(step_json(result, s.policy))
             return

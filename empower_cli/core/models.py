@@ -164,6 +164,13 @@ class BudgetState:
     def remaining(self) -> int:
         return self.limit - self.spent - self.held
 
+    def as_money(self, digits: int) -> dict[str, str]:
+        """{limit, spent, held, remaining} as money text (an event's `budget_seen`, `--json`)."""
+        from empower_cli.core.money import format_money
+
+        return {"limit": format_money(self.limit, digits), "spent": format_money(self.spent, digits),
+                "held": format_money(self.held, digits), "remaining": format_money(self.remaining, digits)}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class RuleResult:

@@ -19,7 +19,6 @@ from empower_cli.core.evaluate import (
     validate_proposal,
 )
 from empower_cli.core.models import BudgetState, Evaluation, Policy, Proposal
-from empower_cli.core.money import format_money
 from empower_cli.core.timeutil import iso
 from empower_cli.services.identity import Identity
 from empower_cli.store.sqlite import Store
@@ -38,6 +37,19 @@ class CaseInput:
     justification: str | None = None
     reaction: str | None = None
     escalate: bool = False
+
+
+@dataclass(frozen=True)
+class SegmentGrant:
+    """A customer put in a segment (or already in it: `changed` is False), and their budget now."""
+
+    customer_id: str
+    segment: str
+    previous: str | None
+    changed: bool
+    by: str
+    at: str
+    budget: BudgetState
 
 
 @dataclass(frozen=True)
@@ -115,7 +127,7 @@ def open_case(inputs: CaseInput | Proposal, *, policy: Policy, store: Store,
 
 
 def grant_segment(customer_id: str, segment: str, note: str | None, *, policy: Policy, store: Store,
-                  identity: Identity, now: dt.datetime) -> dict[str, Any]:  # fmt: skip
+                  identity: Identity, now: dt.datetime) -> SegmentGrant:  # fmt: skip
     """`empower customer segment`: put a customer in a budget segment (can_approve only),
     recorded as a `segment_set` event in the hash chain."""
     from empower_cli.core.evaluate import check_segment, clean_id
@@ -136,8 +148,7 @@ def grant_segment(customer_id: str, segment: str, note: str | None, *, policy: P
                                at=now)  # fmt: skip
             store.set_segment(customer, name, now)
         budget = customer_budget(customer, policy=policy, store=store, now=now)
-    return {"customer_id": customer, "segment": name, "previous": previous, "changed": changed,
-            "by": identity.agent, "at": iso(now), "budget": budget_json(budget, policy.digits)}  # fmt: skip
+    return SegmentGrant(customer, name, previous, changed, identity.agent, iso(now), budget)
 
 
 def case_row(proposal: Proposal, evaluation: Evaluation, *, policy: Policy, now: dt.datetime,
@@ -174,15 +185,6 @@ def facts_as_text(proposal: Proposal, policy: Policy) -> dict[str, str]:
     return {f.name: fact_to_text(proposal.facts[f.name], f, policy.digits) for f in ctype.facts}
 
 
-def budget_json(budget: BudgetState, digits: int) -> dict[str, str]:
-    return {
-        "limit": format_money(budget.limit, digits),
-        "spent": format_money(budget.spent, digits),
-        "held": format_money(budget.held, digits),
-        "remaining": format_money(budget.remaining, digits),
-    }
-
-
 def opened_payload(proposal: Proposal, evaluation: Evaluation, policy: Policy, *, segment: str | None,
                    expires_at: str | None) -> dict[str, Any]:  # fmt: skip
     """What the decision event stores: enough to replay it (SPEC §6) and to check the case
@@ -206,35 +208,10 @@ def opened_payload(proposal: Proposal, evaluation: Evaluation, policy: Policy, *
         "spent": policy.money(evaluation.spent),
         "rules": [r.as_dict() for r in evaluation.rules],
         "reasons": list(evaluation.reasons),
-        "budget_seen": budget_json(evaluation.budget_before, policy.digits),
+        "budget_seen": evaluation.budget_before.as_money(policy.digits),
         "policy_version": policy.version,
         "policy_sha256": policy.sha256,
     }
-
-
-def decision_json(decision: Decision, policy: Policy) -> dict[str, Any]:
-    """The `case new --json` object of SPEC §5."""
-    ev = decision.evaluation
-    return {
-        "case_id": decision.case_id,
-        "status": ev.status,
-        "in_policy": ev.in_policy,
-        "discretionary_amount": format_money(ev.discretionary_amount, policy.digits),
-        "rules": [r.as_dict() for r in ev.rules],
-        "reasons": list(ev.reasons),
-        "budget": budget_json(ev.budget_after, policy.digits),
-        "policy_version": policy.version,
-        "policy_sha256": policy.sha256,
-        "next_step": next_step(decision.case_id, ev.status),
-    }
-
-
-def next_step(case_id: int, status: str) -> str:
-    if status == "pending_cosign":
-        return f"ask a colleague to run: empower case cosign {case_id}"
-    if status == "pending_supervisor":
-        return f"a supervisor must run: empower case approve {case_id} --note TEXT (or deny)"
-    return "nothing: the decision is final"
 
 
 def _json(value: Any) -> str:

@@ -46,6 +46,15 @@ class Applied:
     seq: int
 
 
+@dataclass(frozen=True)
+class PolicyApplication:
+    """What `policy apply` did: the policy that governs now, the one before, and whether it changed."""
+
+    applied: Applied
+    previous_sha256: str
+    changed: bool
+
+
 def read_policy_file(path: Path) -> PolicyFile:
     """Read and validate a policy file (exit 3 when unsafe, unreadable or invalid)."""
     return PolicySource.read(path).parsed()
@@ -154,7 +163,7 @@ def ensure_applied(store: Store, file: PolicyFile | None, *, now: dt.datetime) -
 
 
 def apply_policy(file: PolicyFile, *, store: Store, governing: Applied, identity: Identity, now: dt.datetime,
-                 note: str | None) -> dict[str, Any]:  # fmt: skip
+                 note: str | None) -> PolicyApplication:  # fmt: skip
     """`empower policy apply`: make the file govern. Only a role with can_approve under the
     policy applied now may; a currency change is refused while the database holds cases."""
     if not identity.role.can_approve:
@@ -163,7 +172,7 @@ def apply_policy(file: PolicyFile, *, store: Store, governing: Applied, identity
     current = governing.policy
     new = file.policy
     if new.sha256 == current.sha256:
-        return {**applied_json(governing), "previous_sha256": current.sha256, "changed": False}
+        return PolicyApplication(governing, current.sha256, changed=False)
     with store.write():
         latest = store.latest_event(POLICY_APPLIED)
         if latest is None or latest["seq"] != governing.seq:
@@ -178,13 +187,7 @@ def apply_policy(file: PolicyFile, *, store: Store, governing: Applied, identity
                 previous=current.sha256)  # fmt: skip
     found = applied_policy(store)
     assert found is not None
-    return {**applied_json(found), "previous_sha256": current.sha256, "changed": True}
-
-
-def applied_json(applied: Applied) -> dict[str, Any]:
-    return {"number": applied.number, "policy_version": applied.policy.version,
-            "policy_sha256": applied.policy.sha256, "applied_by": applied.applied_by,
-            "at": applied.applied_at}  # fmt: skip
+    return PolicyApplication(found, current.sha256, changed=True)
 
 
 def drift_note(source: PolicySource, governing: Applied) -> str | None:
@@ -220,10 +223,3 @@ def _owns(path: Path) -> bool:
         return path.stat().st_uid == os.getuid()
     except OSError:
         return False
-
-
-def log_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"number": r["number"], "policy_version": r["version"], "policy_sha256": r["sha256"],
-             "currency": r["currency"], "applied_by": r["applied_by"], "os_user": r["os_user"],
-             "at": r["applied_at"], "note": r["note"], "seq": r["seq"]} for r in rows]  # fmt: skip
-

@@ -17,7 +17,6 @@ from typing import Any
 from empower_cli.core.errors import Conflict, InvalidInput, NotAllowed, NotFound, SelfApproval, SelfCosign
 from empower_cli.core.evaluate import clean_text, parse_reaction, same_person
 from empower_cli.core.models import PENDING, BudgetState, Policy
-from empower_cli.core.money import format_money
 from empower_cli.core.timeutil import age, iso, parse_stored
 from empower_cli.services.identity import Identity
 from empower_cli.store.sqlite import Row, Store
@@ -176,28 +175,6 @@ def queue_for(identity: Identity, *, store: Store, now: dt.datetime) -> list[Que
         waiting = "cosign" if row["status"] == "pending_cosign" else "supervisor"
         items.append(QueueItem(row, waiting, bent, blocked, age(row["opened_at"], now), left))
     return items
-
-
-def queue_json(item: QueueItem, digits: int) -> dict[str, Any]:
-    c = item.case
-    return {
-        "case_id": c["id"], "waiting_for": item.waiting_for, "opened_at": c["opened_at"], "age": item.age,
-        "customer_id": c["customer_id"], "agent": c["agent"], "case_type": c["case_type"],
-        "action": c["action"], "amount": format_money(c["amount"], digits),
-        "discretionary_amount": format_money(c["discretionary_amount"], digits),
-        "rules_bent": list(item.rules_bent), "rules_blocked": list(item.rules_blocked), "objections": c["objections"],
-        "expires_at": c["expires_at"], "time_left": item.time_left,
-    }  # fmt: skip
-
-
-def step_json(result: StepResult, policy: Policy) -> dict[str, Any]:
-    from empower_cli.services.cases import budget_json
-
-    out: dict[str, Any] = {"case_id": result.case_id, "event": result.kind, "status": result.status,
-                           "by": result.actor, "at": result.at}  # fmt: skip
-    out.update({k: v for k, v in result.payload.items() if k not in ("status", "from")})
-    out["budget"] = budget_json(result.budget, policy.digits)
-    return out
 
 
 # -- the one transaction every step goes through ---------------------------------------

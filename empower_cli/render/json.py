@@ -1,0 +1,161 @@
+"""Every JSON shape the CLI prints (`--json`), built from the results of the services: one
+place to read what a script receives. Money is always a string."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from empower_cli.core.money import format_money
+
+if TYPE_CHECKING:
+    from empower_cli.core.models import BudgetState, Policy
+    from empower_cli.services.admin import Initialised
+    from empower_cli.services.cases import Decision, SegmentGrant
+    from empower_cli.services.governance import Applied, PolicyApplication
+    from empower_cli.services.workflow import QueueItem, StepResult
+
+
+def budget_json(budget: BudgetState, digits: int) -> dict[str, str]:
+    """{limit, spent, held, remaining} as money strings (SPEC §5)."""
+    return budget.as_money(digits)
+
+
+def decision_json(decision: Decision, policy: Policy) -> dict[str, Any]:
+    """The `case new --json` object of SPEC §5."""
+    ev = decision.evaluation
+    return {
+        "case_id": decision.case_id,
+        "status": ev.status,
+        "in_policy": ev.in_policy,
+        "discretionary_amount": format_money(ev.discretionary_amount, policy.digits),
+        "rules": [r.as_dict() for r in ev.rules],
+        "reasons": list(ev.reasons),
+        "budget": budget_json(ev.budget_after, policy.digits),
+        "policy_version": policy.version,
+        "policy_sha256": policy.sha256,
+        "next_step": next_step(decision.case_id, ev.status),
+    }
+
+
+def next_step(case_id: int, status: str) -> str:
+    if status == "pending_cosign":
+        return f"ask a colleague to run: empower case cosign {case_id}"
+    if status == "pending_supervisor":
+        return f"a supervisor must run: empower case approve {case_id} --note TEXT (or deny)"
+    return "nothing: the decision is final"
+
+
+def queue_json(item: QueueItem, digits: int) -> dict[str, Any]:
+    c = item.case
+    return {
+        "case_id": c["id"], "waiting_for": item.waiting_for, "opened_at": c["opened_at"], "age": item.age,
+        "customer_id": c["customer_id"], "agent": c["agent"], "case_type": c["case_type"],
+        "action": c["action"], "amount": format_money(c["amount"], digits),
+        "discretionary_amount": format_money(c["discretionary_amount"], digits),
+        "rules_bent": list(item.rules_bent), "rules_blocked": list(item.rules_blocked), "objections": c["objections"],
+        "expires_at": c["expires_at"], "time_left": item.time_left,
+    }  # fmt: skip
+
+
+def step_json(result: StepResult, policy: Policy) -> dict[str, Any]:
+    out: dict[str, Any] = {"case_id": result.case_id, "event": result.kind, "status": result.status,
+                           "by": result.actor, "at": result.at}  # fmt: skip
+    out.update({k: v for k, v in result.payload.items() if k not in ("status", "from")})
+    out["budget"] = budget_json(result.budget, policy.digits)
+    return out
+
+
+def case_summary_json(case: dict[str, Any], digits: int) -> dict[str, Any]:
+    return {
+        "case_id": case["id"], "opened_at": case["opened_at"], "customer_id": case["customer_id"],
+        "agent": case["agent"], "case_type": case["case_type"], "action": case["action"],
+        "amount": format_money(case["amount"], digits),
+        "discretionary_amount": format_money(case["discretionary_amount"], digits),
+        "status": case["effective_status"], "imported": bool(case["imported"]),
+    }  # fmt: skip
+
+
+def case_detail_json(case: dict[str, Any], digits: int) -> dict[str, Any]:
+    detail = case_summary_json(case, digits)
+    detail.update({
+        "segment": case["segment"], "in_policy": bool(case["in_policy"]),
+        "held": format_money(case["held_amount"], digits), "expires_at": case["expires_at"],
+        "settled_at": case["settled_at"], "facts": json.loads(case["facts"]),
+        "rules": json.loads(case["rules"]), "reasons": json.loads(case["reasons"]),
+        "justification": case["justification"], "reaction": case["reaction"],
+        "retained": None if case["retained"] is None else bool(case["retained"]),
+        "cosigner": case["cosigner"], "supervisor": case["supervisor"],
+        "policy_version": case["policy_version"], "policy_sha256": case["policy_sha256"],
+        "external_id": case["external_id"], "today_status": case["today_status"],
+    })  # fmt: skip
+    return detail
+
+
+def policy_json(policy: Policy) -> dict[str, Any]:
+    m = policy.money
+
+    b = policy.budget
+
+    def limit(value: Any, money: bool) -> Any:
+        if isinstance(value, tuple):
+            return [limit(v, money) for v in value]
+        if money and isinstance(value, int) and not isinstance(value, bool):
+            return m(value)
+        return value.isoformat() if hasattr(value, "isoformat") else value
+
+    return {
+        "name": policy.name, "version": policy.version, "currency": policy.currency,
+        "sha256": policy.sha256, "min_justification_chars": policy.min_justification_chars,
+        "budget": {"per_customer": m(b.per_customer), "window_days": b.window_days,
+                   "supervisor_may_exceed": b.supervisor_may_exceed, "max_cases": b.max_cases,
+                   "segments": {k: m(v) for k, v in b.segments.items()}},
+        "roles": {r.name: {"max_discretion": m(r.max_discretion), "can_approve": r.can_approve,
+                           "can_import": r.can_import}
+                  for r in policy.roles.values()},
+        "agents": dict(policy.agents), "default_role": policy.default_role,
+        "cosign": {"above": m(policy.cosign.above), "hold_hours": policy.cosign.hold_hours,
+                   "objection_escalates": policy.cosign.objection_escalates},
+        "actions": {a.id: {"title": a.title, "always_discretionary": a.always_discretionary,
+                           "frontline": a.frontline} for a in policy.actions.values()},
+        "case_types": {
+            t.id: {"title": t.title, "risk": t.risk, "actions": list(t.actions),
+                   "facts": [{"name": f.name, "type": f.type, "ask": f.ask} for f in t.facts],
+                   "rules": [{"id": r.id, "text": r.text, "fact": r.fact, "op": r.op,
+                              "standard": limit(r.standard, t.fact(r.fact).type == "money"),  # type: ignore[union-attr]
+                              "bend": limit(r.bend, t.fact(r.fact).type == "money"),  # type: ignore[union-attr]
+                              "hard": not r.bendable} for r in t.rules]}
+            for t in policy.case_types.values()
+        },
+    }  # fmt: skip
+
+
+def applied_json(applied: Applied) -> dict[str, Any]:
+    return {"number": applied.number, "policy_version": applied.policy.version,
+            "policy_sha256": applied.policy.sha256, "applied_by": applied.applied_by,
+            "at": applied.applied_at}  # fmt: skip
+
+
+def log_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"number": r["number"], "policy_version": r["version"], "policy_sha256": r["sha256"],
+             "currency": r["currency"], "applied_by": r["applied_by"], "os_user": r["os_user"],
+             "at": r["applied_at"], "note": r["note"], "seq": r["seq"]} for r in rows]  # fmt: skip
+
+
+def segment_json(grant: SegmentGrant, digits: int) -> dict[str, Any]:
+    """`customer segment --json`."""
+    return {"customer_id": grant.customer_id, "segment": grant.segment, "previous": grant.previous,
+            "changed": grant.changed, "by": grant.by, "at": grant.at,
+            "budget": budget_json(grant.budget, digits)}  # fmt: skip
+
+
+def application_json(done: PolicyApplication) -> dict[str, Any]:
+    """`policy apply --json`."""
+    return {**applied_json(done.applied), "previous_sha256": done.previous_sha256, "changed": done.changed}
+
+
+def init_json(done: Initialised) -> dict[str, Any]:
+    """`init --json`."""
+    return {"policy": str(done.policy), "policy_created": done.policy_created, "db": str(done.db),
+            "indexes_rebuilt": done.indexes_rebuilt, "policy_applied": done.policy_applied,
+            "applied": applied_json(done.applied), "note": done.note}  # fmt: skip
