@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from empower_cli.core.timeutil import iso, utcnow
-from empower_cli.store.sqlite import GENESIS, event_hash
+from empower_cli.store.chain import GENESIS, event_hash
 from tests.conftest import CliFn, acting_as, as_json
 
 HEADER = (

@@ -1,4 +1,4 @@
-"""The import composes each row's JSON by hand (import_rows.RowValidator.prepare): it must be,
+"""The import composes each row's JSON by hand (imports.rows.RowValidator.prepare): it must be,
 text for text, what json.dumps writes, or re-importing a file would no longer find its rows'
 content hashes."""
 
@@ -16,7 +16,7 @@ from empower_cli.imports.read import Record
 from empower_cli.imports.rows import RowValidator
 from empower_cli.policy.load import parse_policy
 from empower_cli.services.admin import default_policy_text
-from empower_cli.store.sqlite import canonical_json
+from empower_cli.store.chain import canonical_json
 
 POLICY = parse_policy(default_policy_text().encode(), "policies.toml")
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)

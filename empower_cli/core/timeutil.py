@@ -25,6 +25,14 @@ def iso(moment: dt.datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+def iso_utc(moment: dt.datetime) -> str:
+    """`iso(moment)` for a moment already in UTC (as parse_iso returns it), at a third of the
+    cost: the import writes three per row. tests/test_timeutil.py holds the two equal."""
+    # isoformat() with no timespec is the fastest; it leaves out a zero microsecond.
+    text = moment.isoformat()[:-6]  # without "+00:00"
+    return text + "Z" if moment.microsecond else text + ".000000Z"
+
+
 def parse_iso(text: str, *, field: str) -> dt.datetime:
     """An ISO 8601 date or date-time; UTC when it has no offset."""
     value = text.strip()

@@ -14,28 +14,19 @@ from empower_cli.core.errors import InvalidInput
 from empower_cli.core.evaluate import FALSE_WORDS, TRUE_WORDS, clean_id, evaluate, same_person, validate_proposal
 from empower_cli.core.models import PENDING, STATUSES, BudgetState, FactValue, Policy, Proposal, Role
 from empower_cli.core.money import format_money, parse_money
-from empower_cli.core.timeutil import iso, parse_iso
+from empower_cli.core.timeutil import iso, iso_utc, parse_iso
 from empower_cli.imports.read import Record, RowProblem
 from empower_cli.services.cases import facts_as_text
+from empower_cli.store.chain import canonical_json, json_text
 
-# Encoders made once: json.dumps(..., ensure_ascii=False) builds a new encoder per call.
-# _canonical gives exactly store.canonical_json's text.
+# Made once: json.dumps(..., ensure_ascii=False) builds a new encoder per call. The case
+# row keeps JSON as json.dumps writes it; events and content hashes use canonical_json.
 _plain = json.JSONEncoder(ensure_ascii=False).encode
-_canonical = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 _CACHE_LIMIT = 4096
-
-_json_text = json.encoder.encode_basestring  # a str as JSONEncoder(ensure_ascii=False) writes it
 
 
 def _json_or_null(text: str | None) -> str:
-    return "null" if text is None else _json_text(text)
-
-
-def _iso(moment: dt.datetime) -> str:
-    """timeutil.iso for a datetime already in UTC, without strftime (the hot loop)."""
-    # isoformat() with no timespec is the fastest; it leaves out a zero microsecond.
-    text = moment.isoformat()[:-6]  # without "+00:00"
-    return text + "Z" if moment.microsecond else text + ".000000Z"
+    return "null" if text is None else json_text(text)
 
 
 class Prepared(NamedTuple):
@@ -61,7 +52,7 @@ class RowValidator:
         self.hold = dt.timedelta(hours=policy.cosign.hold_hours)
         self.roles: dict[str, Role | None] = {}
         self.budgets: dict[str | None, BudgetState] = {}
-        self.payload_policy = _canonical({"policy_sha256": policy.sha256, "policy_version": policy.version})[1:-1]
+        self.payload_policy = canonical_json({"policy_sha256": policy.sha256, "policy_version": policy.version})[1:-1]
         # Facts, rule results and reasons repeat across rows: their JSON is cached (bounded).
         self.facts_json: dict[tuple[FactValue, ...], tuple[str, str]] = {}
         self.rules_json: dict[tuple[str, ...], tuple[str, str]] = {}
@@ -78,7 +69,7 @@ class RowValidator:
             if len(self.facts_json) >= _CACHE_LIMIT:
                 self.facts_json.clear()
             facts = facts_as_text(proposal, self.policy)
-            texts = self.facts_json[key] = (_plain(facts), _canonical(facts))
+            texts = self.facts_json[key] = (_plain(facts), canonical_json(facts))
         return texts
 
     def _rules_json(self, case_type: str, evaluation: Any) -> tuple[str, str]:
@@ -87,7 +78,7 @@ class RowValidator:
         texts = self.rules_json.get(key)
         if texts is None:
             rules = [{"id": r.id, "result": r.result, "text": r.text} for r in evaluation.rules]
-            texts = self.rules_json[key] = (_plain(rules), _canonical(rules))
+            texts = self.rules_json[key] = (_plain(rules), canonical_json(rules))
         return texts
 
     def _reasons_json(self, reasons: tuple[str, ...]) -> tuple[str, str]:
@@ -96,8 +87,8 @@ class RowValidator:
         if texts is None:
             if len(self.reasons_json) >= _CACHE_LIMIT:
                 self.reasons_json.clear()
-            # _plain / _canonical of list(reasons), composed: an array of strings
-            items = [_json_text(r) for r in reasons]
+            # _plain / canonical_json of list(reasons), composed: an array of strings
+            items = [json_text(r) for r in reasons]
             texts = self.reasons_json[reasons] = ("[" + ", ".join(items) + "]", "[" + ",".join(items) + "]")
         return texts
 
@@ -161,36 +152,36 @@ class RowValidator:
                 raise InvalidInput("discretionary_amount", "is more than the amount")
         else:
             discretion = evaluation.discretionary_amount
-        opened_iso = _iso(opened)
-        settled_iso = None if settled is None else _iso(settled)
+        opened_iso = iso_utc(opened)
+        settled_iso = None if settled is None else iso_utc(settled)
         facts_json, facts_canonical = self._facts_json(proposal)
-        # The content's canonical JSON (store.canonical_json: keys sorted, no spaces), composed
+        # The content's canonical JSON (canonical_json: keys sorted, no spaces), composed
         # from each value's JSON without building an encoder per row; tests/test_import_rows.py
         # holds it equal to canonical_json(content).
         content_json = "".join((
-            '{"action":', _json_text(proposal.action),
-            ',"agent":', _json_text(agent),
-            ',"amount":', _json_text(format_money(proposal.amount, digits)),
-            ',"case_type":', _json_text(proposal.case_type),
+            '{"action":', json_text(proposal.action),
+            ',"agent":', json_text(agent),
+            ',"amount":', json_text(format_money(proposal.amount, digits)),
+            ',"case_type":', json_text(proposal.case_type),
             ',"cosigner":', _json_or_null(cosigner),
-            ',"customer_id":', _json_text(proposal.customer_id),
-            ',"discretionary_amount":', "null" if given is None else _json_text(format_money(discretion, digits)),
-            ',"external_id":', _json_text(external_id),
+            ',"customer_id":', json_text(proposal.customer_id),
+            ',"discretionary_amount":', "null" if given is None else json_text(format_money(discretion, digits)),
+            ',"external_id":', json_text(external_id),
             ',"facts":', facts_canonical,
             ',"justification":', _json_or_null(proposal.justification or None),
-            ',"opened_at":', _json_text(opened_iso),
+            ',"opened_at":', json_text(opened_iso),
             ',"reaction":', _json_or_null(proposal.reaction),
             ',"retained":', "null" if retained is None else ("true" if retained else "false"),
             ',"segment":', _json_or_null(proposal.segment),
             ',"settled_at":', _json_or_null(settled_iso),
-            ',"status":', _json_text(status),
+            ',"status":', json_text(status),
             ',"supervisor":', _json_or_null(supervisor),
             "}",
         ))  # fmt: skip
         digest = hashlib.sha256(content_json.encode("utf-8")).hexdigest()
         rules_row, rules_canonical = self._rules_json(proposal.case_type, evaluation)
         reasons_row, reasons_canonical = self._reasons_json(evaluation.reasons)
-        expires_iso = _iso(opened + self.hold) if pending else None
+        expires_iso = iso_utc(opened + self.hold) if pending else None
         case = (
             1, opened_iso, agent, proposal.customer_id, proposal.segment, proposal.case_type,
             proposal.action, proposal.amount, discretion, discretion if pending else 0,

@@ -8,8 +8,6 @@ Memory stays flat: one chunk of rows at a time.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import signal
 import threading
 import time
@@ -26,7 +24,8 @@ from empower_cli.imports.read import CsvReader, Format, JsonlReader
 from empower_cli.imports.rejects import RejectsFile
 from empower_cli.imports.rows import Prepared
 from empower_cli.services.identity import Identity
-from empower_cli.store.sqlite import Head, Store
+from empower_cli.store.chain import EventFrame, Head
+from empower_cli.store.sqlite import Store
 
 CHUNK_ROWS = 10_000
 # An import expected to add at least this many rows, and at least as many as the database
@@ -125,7 +124,8 @@ class Importer:
         # The header is checked and the rejects file created before anything is written.
         reader: CsvReader | JsonlReader = (CsvReader if fmt == "csv" else JsonlReader)(stream, str(path))
         self.rejects.open()
-        self._prefix()
+        self.frame = EventFrame(actor=self.identity.agent, at=iso(self.now), kind="imported",
+                                os_user=self.identity.os_user)  # fmt: skip
         deferring = self._prepare_store(path)
         self.seen = SeenIds() if self.store is None else None
         layout = reader.layout if isinstance(reader, CsvReader) else None
@@ -194,14 +194,6 @@ class Importer:
             why = "the database stayed busy" if isinstance(e, DatabaseBusy) else str(e)
             self.summary.notes.append(f"the report indexes were not built ({why}); run `empower init` to build them")
 
-    def _prefix(self) -> None:
-        ident = self.identity
-        self.event_head = (
-            '{"actor":' + json.dumps(ident.agent, ensure_ascii=False) + ',"at":' + json.dumps(iso(self.now))
-            + ',"case_id":'
-        )  # fmt: skip
-        self.event_mid = ',"kind":"imported","os_user":' + json.dumps(ident.os_user, ensure_ascii=False) + ',"payload":'
-
     def _flush(self, chunk: list[Prepared], bad: list[tuple[int, str, str, str]], done_bytes: int) -> None:
         if self.store is None:
             self._flush_dry(chunk, bad)
@@ -267,7 +259,7 @@ class Importer:
     def _chained(self, fresh: list[Prepared], head: Head,
                  case_id: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:  # fmt: skip
         """The case rows and their `imported` events, each hash-chained to the one before."""
-        sha256 = hashlib.sha256
+        hash_event = self.frame.hash
         seq, prev = head.seq, head.hash
         cases, events = [], []
         at = iso(self.now)
@@ -275,8 +267,7 @@ class Importer:
         for p in fresh:
             seq += 1
             payload = p.payload
-            body = f'{self.event_head}{case_id}{self.event_mid}{payload},"seq":{seq}}}'
-            digest = sha256((prev + body).encode("utf-8")).hexdigest()
+            digest = hash_event(prev, seq, case_id, payload)
             cases.append((case_id, p.external_id, *p.case, p.content_hash, actor))
             events.append((seq, at, case_id, "imported", actor, os_user, payload, prev, digest))
             prev = digest
