@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import sqlite3
 import unicodedata
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -70,7 +72,37 @@ def test_an_imported_rows_json_is_canonical_and_its_hash_is_its_contents(
         "retained": None if retained is None else retained == "yes", "cosigner": cosigner, "supervisor": None,
     }  # fmt: skip
     content_hash = hashlib.sha256(canonical_json(payload["content"]).encode("utf-8")).hexdigest()
-    assert row.content_hash == payload["content_hash"] == content_hash
-    facts_json, reasons_json = row.case[15], row.case[17]
+    assert row.case.content_hash == payload["content_hash"] == content_hash
+    facts_json, reasons_json = row.case.facts, row.case.reasons
     assert facts_json == json.dumps({"topic": topic}, ensure_ascii=False)
     assert reasons_json == json.dumps(json.loads(reasons_json), ensure_ascii=False)
+
+
+
+def test_each_value_is_stored_in_the_column_its_field_names(tmp_path: Path) -> None:
+    """ImportedCase names the table's columns (store.bulk.CASE_COLUMNS is derived from it):
+    what an import stores under each name is what the validation gave that name."""
+    from empower_cli.imports.run import Importer
+    from empower_cli.services.identity import Identity
+    from empower_cli.store.sqlite import Store
+
+    fields = {
+        "external_id": "N-1", "customer_id": "C-9", "agent": "bob", "opened_at": "2026-05-05T10:00:00+02:00",
+        "case_type": "late_return", "action": "refund", "amount": "80.00", "status": "pending_cosign",
+        "justification": "Loyal customer, receipt at hand", "cosigner": "dave", "supervisor": "carol",
+        "reaction": "satisfied", "retained": "yes", "segment": "vip", "discretionary_amount": "30.00",
+    }  # fmt: skip
+    facts = {"days_since_purchase": "45", "has_receipt": "yes"}
+    prepared = RowValidator(POLICY, now=NOW).prepare(Record(1, "raw", fields, facts))
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps({**fields, "facts": facts}) + "\n", encoding="utf-8")
+    role = POLICY.role_of("carol")
+    assert role is not None
+    with Store(tmp_path / "empower.db") as store:
+        importer = Importer(policy=POLICY, identity=Identity("carol", "carol", role), now=NOW, store=store)
+        assert importer.run(path, "jsonl").imported == 1
+    conn = sqlite3.connect(tmp_path / "empower.db")
+    conn.row_factory = sqlite3.Row
+    stored = dict(conn.execute("SELECT * FROM cases").fetchone())
+    conn.close()
+    assert stored == {"id": 1, **prepared.case._asdict(), "imported_by": "carol"}

@@ -210,16 +210,16 @@ class Importer:
         fresh: list[Prepared] = []
         in_chunk: dict[str, str] = {}
         for p in chunk:
-            ext = p.external_id
+            ext, content_hash = p.case.external_id, p.case.content_hash
             if ext in known:
                 digest = known[ext]
             elif ext in in_chunk:
                 digest = in_chunk[ext]
             else:
-                in_chunk[ext] = p.content_hash
+                in_chunk[ext] = content_hash
                 fresh.append(p)
                 continue
-            if digest == p.content_hash:
+            if digest == content_hash:
                 self.summary.skipped += 1
             else:
                 why = "a live case" if digest is None else "a different content"
@@ -230,13 +230,13 @@ class Importer:
     def _flush_dry(self, chunk: list[Prepared], bad: list[tuple[int, str, str, str]]) -> None:
         from empower_cli.store.bulk import known_external
 
-        ids = [p.external_id for p in chunk]
+        ids = [p.case.external_id for p in chunk]
         assert self.seen is not None
         known = self.seen.lookup(ids)
         if self.dry_conn is not None:
             known.update(known_external(self.dry_conn, ids))
         fresh = self._classify(chunk, known, bad)
-        self.seen.add((p.external_id, p.content_hash) for p in fresh)
+        self.seen.add((p.case.external_id, p.case.content_hash) for p in fresh)
         self.summary.imported += len(fresh)
 
     def _flush_write(self, chunk: list[Prepared], bad: list[tuple[int, str, str, str]]) -> None:
@@ -246,7 +246,7 @@ class Importer:
         assert store is not None
         with ExitStack() as held:
             with store.write():
-                known = known_external(store.conn, [p.external_id for p in chunk])
+                known = known_external(store.conn, [p.case.external_id for p in chunk])
                 conflicts: list[tuple[int, str, str, str]] = []
                 fresh = self._classify(chunk, known, conflicts)
                 cases, events = self._chained(fresh, store.head(), next_case_id(store.conn))
@@ -268,7 +268,7 @@ class Importer:
             seq += 1
             payload = p.payload
             digest = hash_event(prev, seq, case_id, payload)
-            cases.append((case_id, p.external_id, *p.case, p.content_hash, actor))
+            cases.append((case_id, *p.case, actor))  # bulk.CASE_COLUMNS: the id, the validated columns, the importer
             events.append((seq, at, case_id, "imported", actor, os_user, payload, prev, digest))
             prev = digest
             case_id += 1
