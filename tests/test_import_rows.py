@@ -78,11 +78,10 @@ def test_an_imported_rows_json_is_canonical_and_its_hash_is_its_contents(
     assert reasons_json == json.dumps(json.loads(reasons_json), ensure_ascii=False)
 
 
-
 def test_each_value_is_stored_in_the_column_its_field_names(tmp_path: Path) -> None:
     """ImportedCase names the table's columns (store.bulk.CASE_COLUMNS is derived from it):
     what an import stores under each name is what the validation gave that name."""
-    from empower_cli.imports.run import Importer
+    from empower_cli.imports.run import Importer, WriteInto
     from empower_cli.services.identity import Identity
     from empower_cli.store.sqlite import Store
 
@@ -98,9 +97,10 @@ def test_each_value_is_stored_in_the_column_its_field_names(tmp_path: Path) -> N
     path.write_text(json.dumps({**fields, "facts": facts}) + "\n", encoding="utf-8")
     role = POLICY.role_of("carol")
     assert role is not None
-    with Store(tmp_path / "empower.db") as store:
-        importer = Importer(policy=POLICY, identity=Identity("carol", "carol", role), now=NOW, store=store)
-        assert importer.run(path, "jsonl").imported == 1
+    with Store(tmp_path / "empower.db") as store, Importer(
+        path, "jsonl", policy=POLICY, identity=Identity("carol", "carol", role), now=NOW, target=WriteInto(store)
+    ) as importer:  # fmt: skip
+        assert importer.run().imported == 1
     conn = sqlite3.connect(tmp_path / "empower.db")
     conn.row_factory = sqlite3.Row
     stored = dict(conn.execute("SELECT * FROM cases").fetchone())

@@ -67,3 +67,11 @@ def test_only_the_store_imports_sqlite3() -> None:
     outside = [p for layer in LAYERS if layer != "store" for p in modules(layer)
                if {"sqlite3", "sqlite_utils"} & {m.split(".")[0] for m in imported(p)}]  # fmt: skip
     assert outside == [], f"sqlite3 outside store/: {[str(p.relative_to(PACKAGE)) for p in outside]}"
+
+
+@pytest.mark.parametrize("path", modules("imports"), ids=lambda p: p.name)
+def test_the_import_reaches_no_database_connection(path: Path) -> None:
+    """The import asks the store (store.bulk) for what it needs; a connection is the store's."""
+    touched = sorted({node.lineno for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                      if isinstance(node, ast.Attribute) and node.attr == "conn"})  # fmt: skip
+    assert touched == [], f"{path.name} uses `.conn` on lines {touched}"

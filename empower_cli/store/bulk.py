@@ -68,8 +68,12 @@ _LOOKUP_BATCH = 500  # bound parameters per IN (...) query
 WAL_CHECKPOINT_BYTES = 128 << 20
 
 
-def known_external(conn: sqlite3.Connection, external_ids: Sequence[str]) -> dict[str, str | None]:
+def known_external(store: Store, external_ids: Sequence[str]) -> dict[str, str | None]:
     """external_id -> content_hash for the ids already recorded (hash None for a live case)."""
+    return _known_external(store.conn, external_ids)
+
+
+def _known_external(conn: sqlite3.Connection, external_ids: Sequence[str]) -> dict[str, str | None]:
     found: dict[str, str | None] = {}
     unique = list(dict.fromkeys(external_ids))
     for start in range(0, len(unique), _LOOKUP_BATCH):
@@ -82,8 +86,8 @@ def known_external(conn: sqlite3.Connection, external_ids: Sequence[str]) -> dic
     return found
 
 
-def next_case_id(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM cases").fetchone()[0])
+def next_case_id(store: Store) -> int:
+    return int(store.conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM cases").fetchone()[0])
 
 
 def write_chunk(store: Store, cases: Iterable[Sequence[Any]], events: Iterable[Sequence[Any]],
@@ -185,6 +189,23 @@ def open_read_only(path: Path) -> sqlite3.Connection | None:
         conn.close()
         raise StoreError(f"{path}: the database has schema version {version}, newer than this empower understands")
     return conn
+
+
+class ReadOnlyView:
+    """What a dry run may ask of a database it must not change: opened with `open_read_only`,
+    empty when there is no database yet (nothing is recorded, so every id is new)."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = open_read_only(path)
+
+    def known_external(self, external_ids: Sequence[str]) -> dict[str, str | None]:
+        """As `known_external`, for the database as it stands."""
+        return {} if self._conn is None else _known_external(self._conn, external_ids)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 class SeenIds:
