@@ -26,7 +26,6 @@ from empower_cli.core.errors import EmpowerError
 from empower_cli.core.models import Policy
 from empower_cli.imports.read import Layout, Record, RowProblem
 from empower_cli.imports.rows import Prepared, RowValidator, reject_reason
-from empower_cli.store.bulk import ImportedCase
 
 BATCH_ROWS = 1_000
 Reject = tuple[int, str, str, str]  # line, external_id, reason, raw record
@@ -43,9 +42,8 @@ def _as_tuple(row: tuple[Any, ...]) -> tuple[Callable[..., Any], tuple[Any, ...]
     return tuple.__new__, (type(row), tuple(row))
 
 
-# The queues pickle with multiprocessing's ForkingPickler: these reducers apply to them alone.
+# The queues pickle with multiprocessing's ForkingPickler: this reducer applies to them alone.
 ForkingPickler.register(Prepared, _as_tuple)
-ForkingPickler.register(ImportedCase, _as_tuple)
 
 
 def default_workers(size: int) -> int:

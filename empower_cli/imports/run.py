@@ -236,7 +236,7 @@ class Importer:
         fresh: list[Prepared] = []
         in_chunk: dict[str, str] = {}
         for p in chunk:
-            ext, content_hash = p.case.external_id, p.case.content_hash
+            ext, content_hash = p.external_id, p.content_hash
             if ext in known:
                 digest = known[ext]
             elif ext in in_chunk:
@@ -256,17 +256,17 @@ class Importer:
     def _flush_dry(self, chunk: list[Prepared], bad: list[Reject]) -> None:
         assert self._seen is not None, "opened by __enter__"
         assert self._view is not None, "opened by __enter__"
-        ids = [p.case.external_id for p in chunk]
+        ids = [p.external_id for p in chunk]
         known = self._seen.lookup(ids)
         known.update(self._view.known_external(ids))
         fresh = self._classify(chunk, known, bad)
-        self._seen.add((p.case.external_id, p.case.content_hash) for p in fresh)
+        self._seen.add((p.external_id, p.content_hash) for p in fresh)
         self.summary.imported += len(fresh)
 
     def _flush_write(self, store: Store, chunk: list[Prepared], bad: list[Reject]) -> None:
         with ExitStack() as held:
             with store.write():
-                known = bulk.known_external(store, [p.case.external_id for p in chunk])
+                known = bulk.known_external(store, [p.external_id for p in chunk])
                 conflicts: list[Reject] = []
                 fresh = self._classify(chunk, known, conflicts)
                 cases, events = self._chained(fresh, store.head(), bulk.next_case_id(store))

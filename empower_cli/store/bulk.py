@@ -16,9 +16,9 @@ from empower_cli.store.sqlite import BUSY_TIMEOUT_MS, SCHEMA_VERSION, Store
 
 
 class ImportedCase(NamedTuple):
-    """An imported case's columns as its validation fixes them, named and ordered as in the
-    cases table. The writer puts the id before them and the importing account after them:
-    CASE_COLUMNS is derived from these fields, so no value can land in another's column."""
+    """An imported case's columns as its validation fixes them, named, typed and ordered as
+    in the cases table; the writer puts the id before them and the importing account after
+    them. CASE_COLUMNS is derived from these fields, so the INSERT cannot drift from them."""
 
     external_id: str
     imported: int
