@@ -16,7 +16,7 @@ from typing import Any
 
 from empower_cli.core.money import format_money
 from empower_cli.core.timeutil import iso
-from empower_cli.store.sqlite import GENESIS, event_hash
+from empower_cli.store.chain import GENESIS, event_hash
 
 PENDING = ("pending_cosign", "pending_supervisor")
 CASE_OPENING_KINDS = ("opened", "imported")

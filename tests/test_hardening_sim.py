@@ -44,7 +44,7 @@ PENDING = ("pending_cosign", "pending_supervisor")
 
 def _worker(conn: Connection, policy_path: str, db_path: str) -> None:
     from empower_cli.core.errors import EmpowerError
-    from empower_cli.imports.run import Importer
+    from empower_cli.imports.run import Importer, WriteInto
     from empower_cli.services import workflow
     from empower_cli.services.cases import CaseInput, open_case
     from empower_cli.services.identity import Identity
@@ -70,8 +70,9 @@ def _worker(conn: Connection, policy_path: str, db_path: str) -> None:
                 d = open_case(inputs, policy=policy, store=store, identity=who(kw["agent"]), now=now)
                 conn.send(("ok", (d.case_id, d.evaluation.status)))
             elif op == "import":
-                imp = Importer(policy=policy, identity=who("carol"), now=now, store=store)
-                s = imp.run(Path(kw["path"]), "csv")
+                with Importer(Path(kw["path"]), "csv", policy=policy, identity=who("carol"), now=now,
+                              target=WriteInto(store)) as imp:  # fmt: skip
+                    s = imp.run()
                 conn.send(("ok", (s.imported, s.skipped, s.rejected)))
             else:
                 step: Any = {"cosign": workflow.cosign, "object": workflow.object_, "approve": workflow.approve,

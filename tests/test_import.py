@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from empower_cli.core.timeutil import iso, utcnow
-from empower_cli.store.sqlite import GENESIS, event_hash
+from empower_cli.store.chain import GENESIS, event_hash
 from tests.conftest import CliFn, acting_as, as_json
 
 HEADER = (
@@ -428,8 +428,7 @@ def test_a_progress_bar_shows_on_a_terminal_but_never_in_json(tmp_path: Path, po
 
 
 def test_worker_processes_record_exactly_what_one_process_records(tmp_path: Path, policy: Any) -> None:
-    from empower_cli.imports.rejects import RejectsFile
-    from empower_cli.imports.run import Importer
+    from empower_cli.imports.run import Importer, WriteInto
     from empower_cli.services.identity import Identity
     from empower_cli.store.sqlite import Store
 
@@ -439,18 +438,44 @@ def test_worker_processes_record_exactly_what_one_process_records(tmp_path: Path
     results = []
     for workers in (0, 2):
         db = tmp_path / f"w{workers}.db"
-        store = Store(db)
-        importer = Importer(policy=policy, identity=Identity("carol", "carol", policy.role_of("carol")), now=now,
-                            store=store, workers=workers, chunk_rows=700)  # fmt: skip
-        importer.rejects = RejectsFile(tmp_path / f"w{workers}.rejects.csv")
-        summary = importer.run(path, "csv")
-        importer.rejects.close()
-        store.close()
+        with Store(db) as store, Importer(
+            path, "csv", policy=policy, identity=Identity("carol", "carol", policy.role_of("carol")), now=now,
+            target=WriteInto(store), rejects=tmp_path / f"w{workers}.rejects.csv", workers=workers, chunk_rows=700,
+        ) as importer:  # fmt: skip
+            summary = importer.run()
         assert summary.rejects_file == str(tmp_path / f"w{workers}.rejects.csv")
         results.append(((summary.read, summary.imported, summary.rejected), dump(db),
                         (tmp_path / f"w{workers}.rejects.csv").read_text()))  # fmt: skip
     assert results[0][0] == (2502, 2500, 2)
     assert results[0] == results[1]
+
+
+def test_an_importer_closes_what_it_opened_when_its_run_fails(tmp_path: Path, policy: Any,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """A dry run's read-only database and the rejects file are the importer's: its `with`
+    block closes them, however the run ends (a closed database leaves no -wal or -shm)."""
+    from empower_cli.imports.run import DryRun, Importer
+    from empower_cli.services.identity import Identity
+    from empower_cli.store import bulk
+    from empower_cli.store.sqlite import Store
+
+    db = tmp_path / "db" / "empower.db"
+    Store(db).close()
+    before = sorted(p.name for p in db.parent.iterdir())
+    path = write(tmp_path, HEADER + row("E-1") + row("E-2", amount="bad"))
+
+    def broken(*a: object, **kw: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(bulk.SeenIds, "lookup", broken)
+    importer = Importer(path, "csv", policy=policy, identity=Identity("carol", "carol", policy.role_of("carol")),
+                        now=utcnow(), target=DryRun(db), rejects=tmp_path / "bad.csv")  # fmt: skip
+    with pytest.raises(RuntimeError, match="outside its `with` block"):
+        importer.run()
+    with pytest.raises(RuntimeError, match="a bug"), importer:
+        importer.run()
+    assert sorted(p.name for p in db.parent.iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["history.csv", "policies.toml"]
 
 
 def test_a_customer_is_first_seen_at_their_earliest_case_and_keeps_a_segment(cli: CliFn, tmp_path: Path,

@@ -97,7 +97,8 @@ def sql_and_connections(path: Path) -> list[str]:
     return [f"{line}: {what}" for line, what in sorted(found)]
 
 
-@pytest.mark.parametrize("path", modules("audit") + modules("services"), ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_audit_and_services_hold_no_sql_and_touch_no_connection(path: Path) -> None:
+@pytest.mark.parametrize("path", modules("audit") + modules("services") + modules("imports"),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_audit_services_and_imports_hold_no_sql_and_touch_no_connection(path: Path) -> None:
     found = sql_and_connections(path)
     assert found == [], f"{path.relative_to(PACKAGE)}: SQL belongs in store/: {found}"

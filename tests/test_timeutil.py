@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from empower_cli.core.errors import InvalidInput
-from empower_cli.core.timeutil import iso, parse_iso, parse_when
+from empower_cli.core.timeutil import iso, iso_utc, parse_iso, parse_when
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -20,6 +20,16 @@ def test_iso_text_sorts_like_the_times_it_stands_for(a: dt.datetime, b: dt.datet
     assert len(iso(a)) == len(iso(b)) == 27
     assert (iso(a) < iso(b)) == (a < b)
     assert parse_iso(iso(a), field="t") == a
+
+
+@given(st.datetimes(timezones=st.just(UTC)), st.sampled_from(["", "Z", "+02:00", "-05:30"]))
+def test_the_imports_fast_iso_writes_what_iso_writes(moment: dt.datetime, offset: str) -> None:
+    assert iso_utc(moment) == iso(moment)
+    try:  # as the import gets its times: parsed from text, with any offset
+        parsed = parse_iso(moment.replace(tzinfo=None).isoformat() + offset, field="opened_at")
+    except InvalidInput:
+        return  # past the last (or before the first) representable instant once in UTC
+    assert iso_utc(parsed) == iso(parsed)
 
 
 def test_times_with_an_offset_are_stored_in_utc() -> None:

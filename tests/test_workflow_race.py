@@ -14,7 +14,8 @@ from pathlib import Path
 from empower_cli.core.timeutil import utcnow
 from empower_cli.policy.load import load_policy
 from empower_cli.services.cases import CaseInput, open_case
-from empower_cli.store.sqlite import GENESIS, Store, event_hash
+from empower_cli.store.chain import GENESIS, event_hash
+from empower_cli.store.sqlite import Store
 from tests.conftest import JUSTIFICATION, training_policy_text, write_policy
 from tests.workflow_support import identity
 

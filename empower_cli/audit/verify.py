@@ -4,15 +4,15 @@ names the first event that does not match; `--expect SEQ:HASH` proves an earlier
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from empower_cli.audit.state import StateCheck, check_state
 from empower_cli.core.errors import InvalidInput
+from empower_cli.store.chain import GENESIS, Head, event_hash, spliced_hash
 from empower_cli.store.replay import events_in_order
-from empower_cli.store.sqlite import GENESIS, Head, Store, event_hash
+from empower_cli.store.sqlite import Store
 
 
 def parse_head(text: str) -> Head:
@@ -97,8 +97,9 @@ def _verify_chain(store: Store, expect: Head | None) -> Verification:
 
 def _check_event(expected_seq: int, prev: str, seq: int, at: str, case_id: int | None, kind: str, actor: str,
                  os_user: str, payload: str, prev_hash: str, digest: str) -> str | None:  # fmt: skip
-    if seq == expected_seq and prev_hash == prev and _spliced_hash(prev, seq, at, case_id, kind, actor,
-                                                                   os_user, payload) == digest:  # fmt: skip
+    # The fast check proves a match; only event_hash (the reference) may refuse an event.
+    if seq == expected_seq and prev_hash == prev and spliced_hash(prev, seq, at, case_id, kind, actor,
+                                                                  os_user, payload) == digest:  # fmt: skip
         return None
     where = f"event {seq} ({kind}" + (f", case {case_id})" if case_id is not None else ")")
     if seq != expected_seq:
@@ -115,16 +116,3 @@ def _check_event(expected_seq: int, prev: str, seq: int, at: str, case_id: int |
     if event_hash(prev, body) != digest:
         return f"{where} does not match its hash: it was modified"
     return None
-
-
-def _spliced_hash(prev: str, seq: int, at: str, case_id: int | None, kind: str, actor: str, os_user: str,
-                  payload: str) -> str:  # fmt: skip
-    """store.event_hash without parsing the payload: the store writes the payload as its
-    canonical JSON, so the hashed text is the stored text spliced into the event's canonical
-    JSON. A match proves the event (SHA-256); any mismatch is re-checked by event_hash itself,
-    which alone decides that an event does not verify."""
-    dumps = json.dumps
-    text = (f'{{"actor":{dumps(actor, ensure_ascii=False)},"at":{dumps(at, ensure_ascii=False)},'
-            f'"case_id":{dumps(case_id)},"kind":{dumps(kind, ensure_ascii=False)},'
-            f'"os_user":{dumps(os_user, ensure_ascii=False)},"payload":{payload},"seq":{dumps(seq)}}}')  # fmt: skip
-    return hashlib.sha256((prev + text).encode("utf-8")).hexdigest()

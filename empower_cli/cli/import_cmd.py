@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -46,11 +47,7 @@ def cases(
     # database is opened (or created); the applied policy is read right after.
     with session(ctx, writes=not dry_run, governed=False) as s:
         from empower_cli.core.errors import ImportInterrupted
-        from empower_cli.imports.pool import default_workers
         from empower_cli.imports.read import detect_format
-        from empower_cli.imports.rejects import RejectsFile
-        from empower_cli.imports.run import Importer
-        from empower_cli.store.bulk import open_read_only
 
         form = detect_format(file, fmt)
         as_json = wants_json(ctx, json)
@@ -59,36 +56,34 @@ def cases(
 
             raise NotFound(f"{file}: no such file")
         target = _rejects_target(file, rejects, dry_run=dry_run, s=s)  # before the database is opened
-        identity = s.identity()  # under the applied policy (a new database gets the file first)
-        if not identity.role.may_import:
-            from empower_cli.core.errors import NotAllowed
-
-            raise NotAllowed(f"{identity.agent} ({identity.role.name}) may not import cases; only a role with "
-                             "can_approve or can_import may")  # fmt: skip
-        importer = Importer(policy=s.policy, identity=identity, now=s.now, store=None)
-        importer.workers = default_workers(file.stat().st_size)
-        if dry_run:
-            importer.dry_conn = open_read_only(s.db_path)
-        else:
-            importer.store = s.store
-        importer.rejects = RejectsFile(target)
+        bar = _Bar(file.stat().st_size) if not as_json and sys.stderr.isatty() else None
+        importer = _importer(s, file, form, dry_run=dry_run, rejects=target, bar=bar)
         try:
-            summary = _run(importer, file, form, progress=not as_json and sys.stderr.isatty())
+            with importer, bar.progress if bar is not None else nullcontext():
+                summary = importer.run()
         except KeyboardInterrupt:  # outside the importer's own watch (the progress bar's end)
             raise ImportInterrupted(importer.summary.imported, dry_run=dry_run) from None
-        finally:
-            importer.rejects.close()
-            if importer.dry_conn is not None:
-                importer.dry_conn.close()
-        if rejects is not None and summary.rejects_file not in (None, str(rejects)):
-            summary.notes.append(f"--rejects: {rejects} appeared during the import and was kept; "
-                                 f"the rejected rows are in {summary.rejects_file}")  # fmt: skip
-        if as_json:
-            print_json(summary.as_json())
-        else:
-            _print_summary(summary)
-        for note in summary.notes:
-            print(f"note: {note}", file=sys.stderr)
+        _report(summary, rejects, as_json=as_json)
+
+
+def _importer(s: Session, file: Path, fmt: Format, *, dry_run: bool, rejects: Path | None,
+              bar: _Bar | None) -> Importer:  # fmt: skip
+    """The import of FILE by the acting identity, who must be allowed to import."""
+    from empower_cli.imports.pool import default_workers
+    from empower_cli.imports.run import DryRun, Importer, WriteInto
+
+    identity = s.identity()  # under the applied policy (a new database gets the file first)
+    if not identity.role.may_import:
+        from empower_cli.core.errors import NotAllowed
+
+        raise NotAllowed(f"{identity.agent} ({identity.role.name}) may not import cases; only a role with "
+                         "can_approve or can_import may")  # fmt: skip
+    return Importer(
+        file, fmt, policy=s.policy, identity=identity, now=s.now,
+        target=DryRun(s.db_path) if dry_run else WriteInto(s.store), rejects=rejects,
+        workers=default_workers(file.stat().st_size),
+        on_progress=None if bar is None else bar.moved, on_phase=None if bar is None else bar.phase,
+    )  # fmt: skip
 
 
 def _rejects_target(file: Path, rejects: Path | None, *, dry_run: bool, s: Session) -> Path | None:
@@ -107,22 +102,39 @@ def _rejects_target(file: Path, rejects: Path | None, *, dry_run: bool, s: Sessi
     return target
 
 
-def _run(importer: Importer, file: Path, fmt: Format, *, progress: bool) -> Summary:
-    if not progress:
-        return importer.run(file, fmt)
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+class _Bar:
+    """The import's progress on stderr: the bytes read, then the phase it has moved to."""
 
-    from empower_cli.render.terminal import console
+    def __init__(self, size: int) -> None:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-    size = file.stat().st_size
-    # No refresh thread (auto_refresh=False): the importer forks its workers, and a fork
-    # while another thread holds a lock is best avoided. The bar moves once per chunk.
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                  console=console(stderr=True), transient=True, auto_refresh=False) as bar:  # fmt: skip
-        task = bar.add_task("importing", total=size)
-        importer.on_progress = lambda done: bar.update(task, completed=done, refresh=True)
-        importer.on_phase = lambda phase: bar.update(task, description=phase, refresh=True)
-        return importer.run(file, fmt)
+        from empower_cli.render.terminal import console
+
+        # No refresh thread (auto_refresh=False): the importer forks its workers, and a fork
+        # while another thread holds a lock is best avoided. The bar moves once per chunk.
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                                 TimeRemainingColumn(), console=console(stderr=True), transient=True,
+                                 auto_refresh=False)  # fmt: skip
+        self.task = self.progress.add_task("importing", total=size)
+
+    def moved(self, done: int) -> None:
+        self.progress.update(self.task, completed=done, refresh=True)
+
+    def phase(self, description: str) -> None:
+        self.progress.update(self.task, description=description, refresh=True)
+
+
+def _report(summary: Summary, rejects: Path | None, *, as_json: bool) -> None:
+    """The summary on stdout; on stderr, what is still to do, though nothing was lost."""
+    if rejects is not None and summary.rejects_file not in (None, str(rejects)):
+        summary.notes.append(f"--rejects: {rejects} appeared during the import and was kept; "
+                             f"the rejected rows are in {summary.rejects_file}")  # fmt: skip
+    if as_json:
+        print_json(summary.as_json())
+    else:
+        _print_summary(summary)
+    for note in summary.notes:
+        print(f"note: {note}", file=sys.stderr)
 
 
 def _print_summary(summary: Summary) -> None:

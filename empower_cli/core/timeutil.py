@@ -30,6 +30,14 @@ def parse_stored(at: str) -> dt.datetime:
     return dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
 
 
+def iso_utc(moment: dt.datetime) -> str:
+    """`iso(moment)` for a moment already in UTC (as parse_iso returns it), at a third of the
+    cost: the import writes three per row. tests/test_timeutil.py holds the two equal."""
+    # isoformat() with no timespec is the fastest; it leaves out a zero microsecond.
+    text = moment.isoformat()[:-6]  # without "+00:00"
+    return text + "Z" if moment.microsecond else text + ".000000Z"
+
+
 def parse_iso(text: str, *, field: str) -> dt.datetime:
     """An ISO 8601 date or date-time; UTC when it has no offset."""
     value = text.strip()

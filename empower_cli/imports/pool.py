@@ -17,8 +17,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
+from multiprocessing.reduction import ForkingPickler
 from typing import Any, Union
 
 from empower_cli.core.errors import EmpowerError
@@ -32,6 +33,17 @@ Outcome = Union[Prepared, Reject]  # noqa: UP007  (a runtime alias; `|` needs 3.
 MIN_BYTES_FOR_WORKERS = 4 * 1024 * 1024  # below this, starting processes costs more than it saves
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 ORPHAN_CHECK_SECONDS = 0.25  # how often a worker checks that its importer is alive (without prctl)
+
+
+def _as_tuple(row: tuple[Any, ...]) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    """Pickle a row as `tuple.__new__(its class, its values)`: unpickling it then runs no
+    Python code, where a NamedTuple's default calls the class's own __new__, row by row, in
+    the importer's process (the one that also writes)."""
+    return tuple.__new__, (type(row), tuple(row))
+
+
+# The queues pickle with multiprocessing's ForkingPickler: this reducer applies to them alone.
+ForkingPickler.register(Prepared, _as_tuple)
 
 
 def default_workers(size: int) -> int:

@@ -1,4 +1,4 @@
-"""Batch import of historical cases (SPEC §7): validate each record read by import_read
+"""Batch import of historical cases (SPEC §7): validate each record read by imports.read
 through the live path (validate_proposal + evaluate), record good rows in chunks with
 their hash-chained events, and give every bad row a reason and its line number.
 
@@ -8,8 +8,6 @@ Memory stays flat: one chunk of rows at a time.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import signal
 import threading
 import time
@@ -17,7 +15,7 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 from empower_cli.core.errors import ImportInterrupted, InvalidInput, NotFound
 from empower_cli.core.models import Policy
@@ -26,12 +24,36 @@ from empower_cli.imports.read import CsvReader, Format, JsonlReader
 from empower_cli.imports.rejects import RejectsFile
 from empower_cli.imports.rows import Prepared
 from empower_cli.services.identity import Identity
-from empower_cli.store.sqlite import Head, Store
+from empower_cli.store import bulk  # as a module: its functions are looked up when called (tests patch them)
+from empower_cli.store.chain import EventFrame, Head
+from empower_cli.store.sqlite import Store
+
+if TYPE_CHECKING:
+    from empower_cli.imports.pool import Outcome
 
 CHUNK_ROWS = 10_000
 # An import expected to add at least this many rows, and at least as many as the database
 # holds, drops the report indexes keyed in random order and builds them once at its end.
 DEFER_INDEXES_MIN_ROWS = 50_000
+Reject = tuple[int, str, str, str]  # line, external_id, reason, raw record
+
+
+@dataclass(frozen=True)
+class WriteInto:
+    """An import that records its rows in `store` (opened and closed by its caller)."""
+
+    store: Store
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """An import that records nothing: its rows are checked against the database at
+    `database`, read-only (and, when there is none yet, against nothing)."""
+
+    database: Path
+
+
+Target: TypeAlias = WriteInto | DryRun
 
 
 @dataclass
@@ -74,86 +96,95 @@ def _uninterrupted() -> Iterator[None]:
         previous(signal.SIGINT, None)  # the default handler raises KeyboardInterrupt
 
 
-@dataclass
 class Importer:
-    """One run of `empower import cases`: read, validate, write chunk by chunk."""
+    """One run of `empower import cases FILE`: read, validate, write chunk by chunk (a dry
+    run counts instead). Use it in a `with` block: it owns the rejects file and, for a dry
+    run, the read-only database and the ids met so far, and closes them at the block's end."""
 
-    policy: Policy
-    identity: Identity
-    now: dt.datetime
-    store: Store | None  # None for a dry run
-    dry_conn: Any = None  # read-only connection for a dry run (None: no database yet)
-    chunk_rows: int = CHUNK_ROWS
-    summary: Summary = field(default_factory=Summary)
-    rejects: RejectsFile = field(default_factory=lambda: RejectsFile(None))
-    on_progress: Callable[[int], None] | None = None
-    on_phase: Callable[[str], None] | None = None  # told when the import moves past reading
-    workers: int = 0  # validating processes besides this one (import_pool.default_workers)
+    def __init__(self, path: Path, fmt: Format, *, policy: Policy, identity: Identity, now: dt.datetime,
+                 target: Target, rejects: Path | None = None, workers: int = 0, chunk_rows: int = CHUNK_ROWS,
+                 on_progress: Callable[[int], None] | None = None,
+                 on_phase: Callable[[str], None] | None = None) -> None:  # fmt: skip
+        """`rejects`: where the report of rejected rows goes (None: none); `workers`:
+        validating processes besides this one (imports.pool.default_workers); `on_progress`
+        is told the bytes read after each chunk, `on_phase` when the import moves past reading."""
+        self.path, self.fmt, self.target = path, fmt, target
+        self.policy, self.identity, self.now = policy, identity, now
+        self.workers, self.chunk_rows = workers, chunk_rows
+        self.on_progress, self.on_phase = on_progress, on_phase
+        self.summary = Summary(file=str(path), format=fmt, dry_run=isinstance(target, DryRun))
+        self.rejects = RejectsFile(rejects)
+        self.frame = EventFrame(actor=identity.agent, at=iso(now), kind="imported", os_user=identity.os_user)
+        self._open: ExitStack | None = None  # what __enter__ opened, for __exit__ to close
+        self._view: bulk.ReadOnlyView | None = None  # a dry run's: the database as it stands
+        self._seen: bulk.SeenIds | None = None  # a dry run's: the ids met earlier in the file
 
-    def run(self, path: Path, fmt: Format) -> Summary:
-        """Import PATH. Ctrl-C raises ImportInterrupted with the rows committed so far; any
+    def __enter__(self) -> Importer:
+        with ExitStack() as opened:  # closes what was opened if a later step fails
+            opened.callback(self.rejects.close)
+            if isinstance(self.target, DryRun):
+                self._view = bulk.ReadOnlyView(self.target.database)
+                opened.callback(self._view.close)
+                self._seen = bulk.SeenIds()
+                opened.callback(self._seen.close)
+            self._open = opened.pop_all()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._open is not None:
+            self._open.close()
+            self._open = None
+
+    def run(self) -> Summary:
+        """Import the file. Ctrl-C raises ImportInterrupted with the rows committed so far; any
         failure leaves no rejects file (a re-run rejects the same rows again)."""
+        if self._open is None:
+            raise RuntimeError("Importer.run() outside its `with` block")
         started = time.perf_counter()
-        self.summary.file, self.summary.format, self.summary.dry_run = str(path), fmt, self.store is None
         try:
-            with self._open(path) as stream:
-                self._import(stream, path, fmt)
+            with _open_input(self.path) as stream:
+                self._import(stream)
             with _uninterrupted():  # once in place, the report must be the one named in the summary
                 placed = self.rejects.finish()
                 self.summary.rejects_file = None if placed is None else str(placed)
         except KeyboardInterrupt:
-            raise ImportInterrupted(self.summary.imported, dry_run=self.store is None) from None
+            raise ImportInterrupted(self.summary.imported, dry_run=self.summary.dry_run) from None
         finally:
             self.rejects.discard()  # nothing left to remove once finished
         self.summary.elapsed = time.perf_counter() - started
         self.summary.rows_per_second = self.summary.read / self.summary.elapsed if self.summary.elapsed else 0.0
         return self.summary
 
-    @staticmethod
-    def _open(path: Path) -> IO[bytes]:
-        try:
-            return path.open("rb")
-        except FileNotFoundError:
-            raise NotFound(f"{path}: no such file") from None
-        except OSError as e:
-            raise InvalidInput(str(path), f"cannot read the file ({e.strerror})") from None
-
-    def _import(self, stream: IO[bytes], path: Path, fmt: Format) -> None:
+    def _import(self, stream: IO[bytes]) -> None:
         from empower_cli.imports.pool import checked
-        from empower_cli.store.bulk import SeenIds
 
         # The header is checked and the rejects file created before anything is written.
-        reader: CsvReader | JsonlReader = (CsvReader if fmt == "csv" else JsonlReader)(stream, str(path))
+        reader: CsvReader | JsonlReader = (CsvReader if self.fmt == "csv" else JsonlReader)(stream, str(self.path))
         self.rejects.open()
-        self._prefix()
-        deferring = self._prepare_store(path)
-        self.seen = SeenIds() if self.store is None else None
+        deferring = self._prepare_store()
         layout = reader.layout if isinstance(reader, CsvReader) else None
         outcomes = checked(reader, policy=self.policy, now=self.now, workers=self.workers, layout=layout)
         try:
             self._consume(outcomes, reader)
         finally:
             outcomes.close()  # stops the workers at once, also when a chunk failed
-            if self.seen is not None:
-                self.seen.close()
         if deferring:
             # Not in a `finally`: after a failure or Ctrl-C they are built by the next
             # import or `empower init` (the indexes only speed up reports and look-ups).
             self._rebuild_indexes()
 
-    def _prepare_store(self, path: Path) -> bool:
+    def _prepare_store(self) -> bool:
         """Tune the database for a bulk write; True when the report indexes are deferred."""
-        if self.store is None:
+        if not isinstance(self.target, WriteInto):
             return False
-        from empower_cli.store.bulk import tune_for_bulk
-
-        deferring = self._defer_indexes(path)
-        tune_for_bulk(self.store, deferred=deferring)
+        store = self.target.store
+        deferring = self._defer_indexes(store)
+        bulk.tune_for_bulk(store, deferred=deferring)
         return deferring
 
-    def _consume(self, outcomes: Generator[Any, None, None], reader: CsvReader | JsonlReader) -> None:
+    def _consume(self, outcomes: Generator[Outcome, None, None], reader: CsvReader | JsonlReader) -> None:
         chunk: list[Prepared] = []
-        bad: list[tuple[int, str, str, str]] = []
+        bad: list[Reject] = []
         for outcome in outcomes:
             self.summary.read += 1
             if isinstance(outcome, Prepared):
@@ -165,69 +196,56 @@ class Importer:
                 chunk, bad = [], []
         self._flush(chunk, bad, reader.bytes_read)
 
-    def _defer_indexes(self, path: Path) -> bool:
+    def _defer_indexes(self, store: Store) -> bool:
         from empower_cli.imports.read import estimate_records
-        from empower_cli.store.bulk import defer_indexes, deferred_indexes, next_case_id
 
-        store = self.store
-        assert store is not None
-        if deferred_indexes(store.conn):
+        if bulk.indexes_deferred(store):
             return True  # an interrupted import's: they are built at this one's end
-        expected = estimate_records(path)
-        existing = next_case_id(store.conn) - 1
+        expected = estimate_records(self.path)
+        existing = bulk.next_case_id(store) - 1
         if expected < max(DEFER_INDEXES_MIN_ROWS, existing):
             return False
-        defer_indexes(store)
+        bulk.defer_indexes(store)
         return True
 
     def _rebuild_indexes(self) -> None:
         from empower_cli.core.errors import DatabaseBusy, StoreError
-        from empower_cli.store.bulk import rebuild_indexes
 
-        assert self.store is not None
+        assert isinstance(self.target, WriteInto)
         if self.on_phase is not None:
             self.on_phase("building report indexes")
         try:
-            rebuild_indexes(self.store)
+            bulk.rebuild_indexes(self.target.store)
         except (StoreError, DatabaseBusy) as e:
             # Every row is committed: a failure here (a full disk, say) loses nothing.
             why = "the database stayed busy" if isinstance(e, DatabaseBusy) else str(e)
             self.summary.notes.append(f"the report indexes were not built ({why}); run `empower init` to build them")
 
-    def _prefix(self) -> None:
-        ident = self.identity
-        self.event_head = (
-            '{"actor":' + json.dumps(ident.agent, ensure_ascii=False) + ',"at":' + json.dumps(iso(self.now))
-            + ',"case_id":'
-        )  # fmt: skip
-        self.event_mid = ',"kind":"imported","os_user":' + json.dumps(ident.os_user, ensure_ascii=False) + ',"payload":'
-
-    def _flush(self, chunk: list[Prepared], bad: list[tuple[int, str, str, str]], done_bytes: int) -> None:
-        if self.store is None:
+    def _flush(self, chunk: list[Prepared], bad: list[Reject], done_bytes: int) -> None:
+        if isinstance(self.target, DryRun):
             self._flush_dry(chunk, bad)
         elif chunk:
-            self._flush_write(chunk, bad)
+            self._flush_write(self.target.store, chunk, bad)
         self.summary.rejected += len(bad)
         self.rejects.write(bad)
         if self.on_progress is not None:
             self.on_progress(done_bytes)
 
-    def _classify(self, chunk: list[Prepared], known: dict[str, str | None],
-                  bad: list[tuple[int, str, str, str]]) -> list[Prepared]:  # fmt: skip
+    def _classify(self, chunk: list[Prepared], known: dict[str, str | None], bad: list[Reject]) -> list[Prepared]:
         """Drop rows already recorded (skipped) and conflicting ones (rejected)."""
         fresh: list[Prepared] = []
         in_chunk: dict[str, str] = {}
         for p in chunk:
-            ext = p.external_id
+            ext, content_hash = p.external_id, p.content_hash
             if ext in known:
                 digest = known[ext]
             elif ext in in_chunk:
                 digest = in_chunk[ext]
             else:
-                in_chunk[ext] = p.content_hash
+                in_chunk[ext] = content_hash
                 fresh.append(p)
                 continue
-            if digest == p.content_hash:
+            if digest == content_hash:
                 self.summary.skipped += 1
             else:
                 why = "a live case" if digest is None else "a different content"
@@ -235,39 +253,33 @@ class Importer:
                             "not overwritten", p.raw))  # fmt: skip
         return fresh
 
-    def _flush_dry(self, chunk: list[Prepared], bad: list[tuple[int, str, str, str]]) -> None:
-        from empower_cli.store.bulk import known_external
-
+    def _flush_dry(self, chunk: list[Prepared], bad: list[Reject]) -> None:
+        assert self._seen is not None, "opened by __enter__"
+        assert self._view is not None, "opened by __enter__"
         ids = [p.external_id for p in chunk]
-        assert self.seen is not None
-        known = self.seen.lookup(ids)
-        if self.dry_conn is not None:
-            known.update(known_external(self.dry_conn, ids))
+        known = self._seen.lookup(ids)
+        known.update(self._view.known_external(ids))
         fresh = self._classify(chunk, known, bad)
-        self.seen.add((p.external_id, p.content_hash) for p in fresh)
+        self._seen.add((p.external_id, p.content_hash) for p in fresh)
         self.summary.imported += len(fresh)
 
-    def _flush_write(self, chunk: list[Prepared], bad: list[tuple[int, str, str, str]]) -> None:
-        from empower_cli.store.bulk import known_external, next_case_id, write_chunk
-
-        store = self.store
-        assert store is not None
+    def _flush_write(self, store: Store, chunk: list[Prepared], bad: list[Reject]) -> None:
         with ExitStack() as held:
             with store.write():
-                known = known_external(store.conn, [p.external_id for p in chunk])
-                conflicts: list[tuple[int, str, str, str]] = []
+                known = bulk.known_external(store, [p.external_id for p in chunk])
+                conflicts: list[Reject] = []
                 fresh = self._classify(chunk, known, conflicts)
-                cases, events = self._chained(fresh, store.head(), next_case_id(store.conn))
+                cases, events = self._chained(fresh, store.head(), bulk.next_case_id(store))
                 # From here to the count Ctrl-C waits: the message after it must be exact.
                 held.enter_context(_uninterrupted())
-                write_chunk(store, cases, events, (p.customer for p in fresh))
+                bulk.write_chunk(store, cases, events, (p.customer for p in fresh))
             self.summary.imported += len(fresh)  # counted only once the chunk is committed
         bad.extend(conflicts)
 
     def _chained(self, fresh: list[Prepared], head: Head,
                  case_id: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:  # fmt: skip
         """The case rows and their `imported` events, each hash-chained to the one before."""
-        sha256 = hashlib.sha256
+        hash_event = self.frame.hash
         seq, prev = head.seq, head.hash
         cases, events = [], []
         at = iso(self.now)
@@ -275,10 +287,18 @@ class Importer:
         for p in fresh:
             seq += 1
             payload = p.payload
-            body = f'{self.event_head}{case_id}{self.event_mid}{payload},"seq":{seq}}}'
-            digest = sha256((prev + body).encode("utf-8")).hexdigest()
-            cases.append((case_id, p.external_id, *p.case, p.content_hash, actor))
+            digest = hash_event(prev, seq, case_id, payload)
+            cases.append((case_id, *p.case, actor))  # bulk.CASE_COLUMNS: the id, the validated columns, the importer
             events.append((seq, at, case_id, "imported", actor, os_user, payload, prev, digest))
             prev = digest
             case_id += 1
         return cases, events
+
+
+def _open_input(path: Path) -> IO[bytes]:
+    try:
+        return path.open("rb")
+    except FileNotFoundError:
+        raise NotFound(f"{path}: no such file") from None
+    except OSError as e:
+        raise InvalidInput(str(path), f"cannot read the file ({e.strerror})") from None

@@ -120,7 +120,8 @@ def read_applied(source: Store | sqlite3.Connection, path: Path) -> Applied | No
 def _chained(source: Store | sqlite3.Connection, event: dict[str, Any], payload: dict[str, Any]) -> bool:
     """The policy event still hashes to its own hash, and the next event links to it: an edit
     in place is refused at once (a whole recomputed chain takes `audit verify --expect`)."""
-    from empower_cli.store.sqlite import event_hash, next_prev_hash
+    from empower_cli.store.chain import event_hash
+    from empower_cli.store.sqlite import next_prev_hash
 
     if event_hash(event["prev_hash"], {**event, "payload": payload}) != event["hash"]:
         return False

@@ -1,7 +1,7 @@
 """The import's SQL (part of the store layer): bulk writes of imported cases with their
 hash-chained events, external-id look-ups, and a read-only view for dry runs.
 
-Kept apart from store.py so the hot path is one executemany per table per chunk.
+Kept apart from store.sqlite so the hot path is one executemany per table per chunk.
 """
 
 from __future__ import annotations
@@ -9,18 +9,50 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from empower_cli.core.errors import StoreError
 from empower_cli.store.sqlite import BUSY_TIMEOUT_MS, SCHEMA_VERSION, Store
 
-CASE_COLUMNS = (
-    "id", "external_id", "imported", "opened_at", "agent", "customer_id", "segment",
-    "case_type", "action", "amount", "discretionary_amount", "held_amount", "in_policy",
-    "status", "expires_at", "settled_at", "escalated", "facts", "rules", "reasons",
-    "justification", "reaction", "retained", "cosigner", "supervisor", "objections",
-    "policy_version", "policy_sha256", "today_status", "today_discretionary", "content_hash", "imported_by",
-)  # fmt: skip
+
+class ImportedCase(NamedTuple):
+    """An imported case's columns as its validation fixes them, named, typed and ordered as
+    in the cases table; the writer puts the id before them and the importing account after
+    them. CASE_COLUMNS is derived from these fields, so the INSERT cannot drift from them."""
+
+    external_id: str
+    imported: int
+    opened_at: str
+    agent: str
+    customer_id: str
+    segment: str | None
+    case_type: str
+    action: str
+    amount: int
+    discretionary_amount: int
+    held_amount: int
+    in_policy: int
+    status: str
+    expires_at: str | None
+    settled_at: str | None
+    escalated: int
+    facts: str
+    rules: str
+    reasons: str
+    justification: str | None
+    reaction: str | None
+    retained: int | None
+    cosigner: str | None
+    supervisor: str | None
+    objections: int
+    policy_version: str
+    policy_sha256: str
+    today_status: str
+    today_discretionary: int
+    content_hash: str
+
+
+CASE_COLUMNS = ("id", *ImportedCase._fields, "imported_by")
 EVENT_COLUMNS = ("seq", "at", "case_id", "kind", "actor", "os_user", "payload", "prev_hash", "hash")
 _INSERT_CASES = f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({', '.join('?' * len(CASE_COLUMNS))})"
 _INSERT_EVENTS = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
@@ -36,8 +68,12 @@ _LOOKUP_BATCH = 500  # bound parameters per IN (...) query
 WAL_CHECKPOINT_BYTES = 128 << 20
 
 
-def known_external(conn: sqlite3.Connection, external_ids: Sequence[str]) -> dict[str, str | None]:
+def known_external(store: Store, external_ids: Sequence[str]) -> dict[str, str | None]:
     """external_id -> content_hash for the ids already recorded (hash None for a live case)."""
+    return _known_external(store.conn, external_ids)
+
+
+def _known_external(conn: sqlite3.Connection, external_ids: Sequence[str]) -> dict[str, str | None]:
     found: dict[str, str | None] = {}
     unique = list(dict.fromkeys(external_ids))
     for start in range(0, len(unique), _LOOKUP_BATCH):
@@ -50,8 +86,8 @@ def known_external(conn: sqlite3.Connection, external_ids: Sequence[str]) -> dic
     return found
 
 
-def next_case_id(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM cases").fetchone()[0])
+def next_case_id(store: Store) -> int:
+    return int(store.conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM cases").fetchone()[0])
 
 
 def write_chunk(store: Store, cases: Iterable[Sequence[Any]], events: Iterable[Sequence[Any]],
@@ -153,6 +189,23 @@ def open_read_only(path: Path) -> sqlite3.Connection | None:
         conn.close()
         raise StoreError(f"{path}: the database has schema version {version}, newer than this empower understands")
     return conn
+
+
+class ReadOnlyView:
+    """What a dry run may ask of a database it must not change: opened with `open_read_only`,
+    empty when there is no database yet (nothing is recorded, so every id is new)."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = open_read_only(path)
+
+    def known_external(self, external_ids: Sequence[str]) -> dict[str, str | None]:
+        """As `known_external`, for the database as it stands."""
+        return {} if self._conn is None else _known_external(self._conn, external_ids)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 class SeenIds:

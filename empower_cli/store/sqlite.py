@@ -1,5 +1,6 @@
 """The only module with SQL for cases and events: schema, migrations, transactions,
-the hash-chained event log and the budget ledger derived from the cases table.
+the hash-chained event log (its format: store.chain) and the budget ledger derived from
+the cases table.
 
 Every write runs inside `Store.write()`, one `BEGIN IMMEDIATE` transaction.
 """
@@ -7,24 +8,21 @@ Every write runs inside `Store.write()`, one `BEGIN IMMEDIATE` transaction.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from empower_cli.core.errors import DatabaseBusy, EmpowerError, StoreError
 from empower_cli.core.models import BudgetState
 from empower_cli.core.timeutil import iso
+from empower_cli.store.chain import GENESIS, Head, canonical_json, event_hash
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-GENESIS = "0" * 64
 BUSY_TIMEOUT_MS = 5_000
 BUSY_RETRIES = 6  # BEGIN IMMEDIATE attempts; with the timeout, ~30 s before giving up
 # For new databases: an import writes each row's case and event (~2 KB) through the WAL,
@@ -37,16 +35,6 @@ STATUS_SQL = (
     "CASE WHEN status IN ('pending_cosign', 'pending_supervisor') AND expires_at <= :now "
     "THEN 'expired' ELSE status END"
 )
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def event_hash(prev_hash: str, event: Mapping[str, Any]) -> str:
-    """SHA-256 over the previous hash and the canonical JSON of the event."""
-    body = {k: event[k] for k in ("seq", "at", "case_id", "kind", "actor", "os_user", "payload")}
-    return hashlib.sha256((prev_hash + canonical_json(body)).encode("utf-8")).hexdigest()
 
 
 # -- migrations ---------------------------------------------------------------------
@@ -169,15 +157,6 @@ MIGRATIONS: Sequence[Callable[[Database], None]] = (
     _m005_deferred_indexes, _m006_applied_policies,
 )  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-@dataclass(frozen=True)
-class Head:
-    seq: int
-    hash: str
-
-    def __str__(self) -> str:
-        return f"{self.seq}:{self.hash}"
 
 
 class Store:
