@@ -12,7 +12,8 @@ from sqlite_utils import Database
 from empower_cli.audit import reports as audit
 from empower_cli.core.models import Policy
 from empower_cli.core.timeutil import utcnow
-from empower_cli.store.sqlite import MIGRATIONS, SCHEMA_VERSION, Store
+from empower_cli.store.schema import MIGRATIONS, SCHEMA_VERSION
+from empower_cli.store.sqlite import Store
 from tests.conftest import CliFn, acting_as, as_json
 from tests.test_import import HEADER, row, write
 

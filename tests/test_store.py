@@ -19,7 +19,8 @@ from empower_cli.services.cases import CaseInput, customer_budget, open_case
 from empower_cli.services.identity import Identity
 from empower_cli.store import sqlite as store_module
 from empower_cli.store.chain import GENESIS, event_hash
-from empower_cli.store.sqlite import MIGRATIONS, SCHEMA_VERSION, Store
+from empower_cli.store.schema import MIGRATIONS, SCHEMA_VERSION
+from empower_cli.store.sqlite import Store
 from tests.conftest import JUSTIFICATION, LATE_RETURN, CliFn
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)

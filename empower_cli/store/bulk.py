@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from empower_cli.core.errors import StoreError
-from empower_cli.store.sqlite import BUSY_TIMEOUT_MS, SCHEMA_VERSION, Store
+from empower_cli.store.schema import SCHEMA_VERSION
+from empower_cli.store.sqlite import BUSY_TIMEOUT_MS, Store
 
 
 class ImportedCase(NamedTuple):
