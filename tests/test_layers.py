@@ -102,3 +102,21 @@ def sql_and_connections(path: Path) -> list[str]:
 def test_audit_services_and_imports_hold_no_sql_and_touch_no_connection(path: Path) -> None:
     found = sql_and_connections(path)
     assert found == [], f"{path.relative_to(PACKAGE)}: SQL belongs in store/: {found}"
+
+
+ABOVE = {
+    "policy": ("store", "services", "imports", "audit", "render", "cli"),
+    "services": ("imports", "audit", "render", "cli"),
+    "imports": ("services", "audit", "render", "cli"),
+    "audit": ("services", "imports", "render", "cli"),
+    "render": ("services", "imports", "audit", "cli"),
+}
+
+
+@pytest.mark.parametrize("layer", sorted(ABOVE))
+def test_no_layer_imports_one_that_calls_it_or_stands_beside_it(layer: str) -> None:
+    """Helpers sit in their layer's home: a use case never reaches up to rendering, the import
+    never borrows from a use case, rendering never calls back into the work it shows."""
+    forbidden = {f"empower_cli.{other}" for other in ABOVE[layer]}
+    bad = {f"{p.name}: {m}" for p in modules(layer) for m in imported(p) if ".".join(m.split(".")[:2]) in forbidden}
+    assert bad == set(), f"{layer}/ imports {sorted(bad)}"

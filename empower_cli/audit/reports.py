@@ -14,7 +14,7 @@ from typing import Any
 
 from empower_cli.core.errors import InvalidInput
 from empower_cli.core.models import Policy
-from empower_cli.core.money import format_money
+from empower_cli.core.money import format_money, share
 from empower_cli.core.timeutil import iso
 from empower_cli.store import reports as queries
 from empower_cli.store.sqlite import Store
@@ -58,11 +58,6 @@ class Period:
 
     def json(self) -> dict[str, str | None]:
         return {"since": iso(self.since) if self.since else None, "until": iso(self.until) if self.until else None}
-
-
-def share(part: int, whole: int, places: int = 4) -> float | None:
-    """A share as a plain number rounded for display; None when there is nothing to divide."""
-    return round(part / whole, places) if whole else None
 
 
 # -- summary -------------------------------------------------------------------------

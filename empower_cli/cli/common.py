@@ -142,7 +142,7 @@ def _shorten(text: str, limit: int) -> str:
 
 
 def print_error(message: str, *, prefix: str = "error: ") -> None:
-    from empower_cli.render.terminal import visible
+    from empower_cli.core.text import visible
 
     sys.stderr.write(f"{prefix}{visible(message)}\n")
     sys.stderr.flush()

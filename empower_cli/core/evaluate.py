@@ -146,6 +146,12 @@ def fact_to_text(value: FactValue, fact: Fact, digits: int = 2) -> str:
     return str(value)
 
 
+def facts_as_text(proposal: Proposal, policy: Policy) -> dict[str, str]:
+    """The proposal's facts as text, in the policy's order: as a case stores them."""
+    ctype = policy.case_types[proposal.case_type]
+    return {f.name: fact_to_text(proposal.facts[f.name], f, policy.digits) for f in ctype.facts}
+
+
 def validate_proposal(
     policy: Policy,
     *,

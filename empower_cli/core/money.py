@@ -67,3 +67,8 @@ def format_money(cents: int, digits: int = 2) -> str:
     sign = "-" if cents < 0 else ""
     whole, frac = divmod(abs(cents), 10**digits)
     return f"{sign}{whole}.{str(frac).zfill(digits)}" if digits else f"{sign}{whole}"
+
+
+def share(part: int, whole: int, places: int = 4) -> float | None:
+    """A share as a plain number rounded for display; None when there is nothing to divide."""
+    return round(part / whole, places) if whole else None

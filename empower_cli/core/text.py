@@ -1,10 +1,12 @@
-"""The identifier rule of SPEC §9: one customer, one identifier, one budget.
+"""Text as SPEC §9 wants it: the identifier rule (one customer, one identifier, one budget),
+control characters made visible, and spreadsheet formulas neutralised.
 
 Pure: which characters an identifier may hold, and the one-line reason when it holds another.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 # Characters that print as nothing, or break lines, or mean nothing (yet): two identifiers
@@ -66,3 +68,24 @@ def _code(char: str) -> str:
 def _codes(text: str) -> str:
     shown = " ".join(_code(c) for c in text[:_MAX_SHOWN])
     return shown + (" …" if len(text) > _MAX_SHOWN else "")
+
+
+# C0/C1 controls (but newline and tab), DEL, and the bidi/zero-width controls.
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def visible(text: str) -> str:
+    """Show control characters as codes (\\x1b, \\u202e) instead of interpreting them."""
+    def code(m: re.Match[str]) -> str:
+        c = ord(m.group(0))
+        return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+    return _INVISIBLE.sub(code, text)
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """SPEC §8: a CSV cell a spreadsheet would read as a formula is prefixed with a quote."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from empower_cli.core.errors import InvalidInput
-from empower_cli.render.terminal import neutralise
+from empower_cli.core.text import neutralise
 
 COLUMNS = ("line", "external_id", "reason", "record")
 MAX_NUMBER = 10_000  # FILE.rejects-2.csv … -10000; past that the report keeps its temporary name

@@ -11,12 +11,19 @@ import json
 from typing import Any, NamedTuple
 
 from empower_cli.core.errors import InvalidInput
-from empower_cli.core.evaluate import FALSE_WORDS, TRUE_WORDS, clean_id, evaluate, same_person, validate_proposal
+from empower_cli.core.evaluate import (
+    FALSE_WORDS,
+    TRUE_WORDS,
+    clean_id,
+    evaluate,
+    facts_as_text,
+    same_person,
+    validate_proposal,
+)
 from empower_cli.core.models import PENDING, STATUSES, BudgetState, Evaluation, FactValue, Policy, Proposal, Role
 from empower_cli.core.money import format_money, parse_money
 from empower_cli.core.timeutil import iso, iso_utc, parse_iso
 from empower_cli.imports.read import Record, RowProblem
-from empower_cli.services.cases import facts_as_text
 from empower_cli.store.bulk import ImportedCase
 from empower_cli.store.chain import canonical_json, json_text
 

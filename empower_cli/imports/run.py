@@ -23,13 +23,13 @@ from empower_cli.core.timeutil import iso
 from empower_cli.imports.read import CsvReader, Format, JsonlReader
 from empower_cli.imports.rejects import RejectsFile
 from empower_cli.imports.rows import Prepared
-from empower_cli.services.identity import Identity
 from empower_cli.store import bulk  # as a module: its functions are looked up when called (tests patch them)
 from empower_cli.store.chain import EventFrame, Head
 from empower_cli.store.sqlite import Store
 
 if TYPE_CHECKING:
     from empower_cli.imports.pool import Outcome
+    from empower_cli.services.identity import Identity  # a use case's value, passed in
 
 CHUNK_ROWS = 10_000
 # An import expected to add at least this many rows, and at least as many as the database

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from empower_cli.render.terminal import neutralise
+from empower_cli.core.text import neutralise
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -64,7 +64,7 @@ def write_csv(report: str, data: Any, out: IO[str] | None = None) -> None:
 
 
 def markdown(report: str, data: Any) -> str:
-    from empower_cli.render.terminal import visible
+    from empower_cli.core.text import visible
 
     header, rows = rows_of(report, data)
     if not header:
@@ -172,7 +172,7 @@ def _flag(row: Mapping[str, Any]) -> str:
 def _summary(s: Mapping[str, Any], currency: str) -> list[RenderableType]:
     from rich.table import Table
 
-    from empower_cli.audit.reports import share
+    from empower_cli.core.money import share
 
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")

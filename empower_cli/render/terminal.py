@@ -7,40 +7,22 @@ User text is never interpreted: rich markup is escaped and control characters
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from empower_cli.core.text import visible
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
     from empower_cli.core.models import BudgetState, Evaluation, Policy
 
-# C0/C1 controls (but newline and tab), DEL, and the bidi/zero-width controls.
-_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 RESULT_STYLE = {"pass": "green", "bent": "yellow", "blocked": "bold red"}
 INLINE_TEXT_CHARS = 60  # longer free text, or text with a line break or tab, is shown below the panel
 STATUS_STYLE = {
     "approved": "bold green", "pending_cosign": "bold yellow", "pending_supervisor": "bold magenta",
     "denied": "bold red", "expired": "dim",
 }  # fmt: skip
-
-
-def visible(text: str) -> str:
-    """Show control characters as codes (\\x1b, \\u202e) instead of interpreting them."""
-    def code(m: re.Match[str]) -> str:
-        c = ord(m.group(0))
-        return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
-
-    return _INVISIBLE.sub(code, text)
-
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(text: str) -> str:
-    """SPEC §8: a CSV cell a spreadsheet would read as a formula is prefixed with a quote."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def safe(text: object) -> str:

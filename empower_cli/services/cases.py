@@ -15,7 +15,7 @@ from empower_cli.core.errors import NotAllowed, SegmentNotGranted
 from empower_cli.core.evaluate import (
     check_justification,
     evaluate,
-    fact_to_text,
+    facts_as_text,
     validate_proposal,
 )
 from empower_cli.core.models import BudgetState, Evaluation, Policy, Proposal
@@ -178,11 +178,6 @@ def case_row(proposal: Proposal, evaluation: Evaluation, *, policy: Policy, now:
         "policy_version": policy.version,
         "policy_sha256": policy.sha256,
     }
-
-
-def facts_as_text(proposal: Proposal, policy: Policy) -> dict[str, str]:
-    ctype = policy.case_types[proposal.case_type]
-    return {f.name: fact_to_text(proposal.facts[f.name], f, policy.digits) for f in ctype.facts}
 
 
 def opened_payload(proposal: Proposal, evaluation: Evaluation, policy: Policy, *, segment: str | None,
