@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from empower_cli.core.errors import InvalidInput
-from empower_cli.core.evaluate import clean_id
+from empower_cli.core.text import clean_id
 from tests.conftest import JUSTIFICATION, CliFn, as_json, training_policy_text, write_policy
 
 REFUSED = ("Cc", "Cf", "Co", "Cn", "Zl", "Zp")

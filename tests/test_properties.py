@@ -352,7 +352,7 @@ def test_the_policy_loader_turns_any_bytes_into_a_policy_or_located_problems(dat
 @given(st.data())
 def test_a_fact_stored_as_text_parses_back_to_the_same_value(data: st.DataObject) -> None:
     """Replays (simulate, import) re-read stored facts: text → value → text must be stable."""
-    from empower_cli.core.evaluate import fact_to_text, parse_fact_value
+    from empower_cli.core.facts import fact_to_text, parse_fact_value
 
     fact = data.draw(st.sampled_from(POLICY.case_types["t"].facts))
     raw = data.draw({

@@ -184,6 +184,6 @@ def _filter(value: str | None, field: str) -> str | None:
     """A customer or agent filter follows the identifier rule: a value no identifier can hold
     (an invisible character, not NFC, a lone surrogate from argv bytes) is refused, not
     answered with an empty list that looks like "no cases"."""
-    from empower_cli.core.evaluate import clean_id
+    from empower_cli.core.text import clean_id
 
     return None if value is None else clean_id(value, field=field)

@@ -26,7 +26,7 @@ def show(
     Example: empower customer show C-1001
     """
     with session(ctx) as s:
-        from empower_cli.core.evaluate import clean_id
+        from empower_cli.core.text import clean_id
         from empower_cli.services.cases import customer_budget
 
         customer = clean_id(customer_id, field="customer")

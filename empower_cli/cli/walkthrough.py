@@ -141,7 +141,7 @@ def choose(t: Talk, label: str, field: str, options: Sequence[tuple[str, str]]) 
 
 def ask_customer(t: Talk, segment: str | None) -> str:
     """The customer id, then at once the customer's budget."""
-    from empower_cli.core.evaluate import clean_id
+    from empower_cli.core.text import clean_id
     from empower_cli.core.timeutil import utcnow
     from empower_cli.render.terminal import money_line
     from empower_cli.services.cases import customer_budget
@@ -162,7 +162,7 @@ def ask_case_type(t: Talk) -> CaseType:
 
 def ask_fact(t: Talk, fact: Fact) -> str:
     """One fact, typed per the policy; returns its canonical text."""
-    from empower_cli.core.evaluate import fact_to_text, parse_fact_value
+    from empower_cli.core.facts import fact_to_text, parse_fact_value
 
     digits = t.s.policy.digits
     if fact.type == "choice":
@@ -191,7 +191,7 @@ def ask_amount(t: Talk) -> str:
 
 def ask_justification(t: Talk, proposal: Proposal, evaluation: Evaluation) -> Proposal:
     """Ask until the justification is long enough, when the verdict needs one."""
-    from empower_cli.core.evaluate import clean_text
+    from empower_cli.core.text import clean_text
 
     need = t.s.policy.min_justification_chars
     if not evaluation.justification_required or len(proposal.justification.strip()) >= need:

@@ -1,4 +1,5 @@
-"""The decision, SPEC §4: validate a raw proposal, then evaluate it. Pure.
+"""The decision, SPEC §4: validate a raw proposal, then evaluate it. Pure. (Text and
+identifiers: core.text; facts typed and written back: core.facts.)
 
 `validate_proposal` is the one validation path (live cases, import, simulation);
 `evaluate` never reads the clock or the database: `now` and the budget are passed in.
@@ -7,16 +8,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping, Sequence
 
 from empower_cli.core.errors import InvalidInput
+from empower_cli.core.facts import parse_fact_value
 from empower_cli.core.models import (
     REACTIONS,
     BudgetState,
     CaseType,
     Evaluation,
-    Fact,
     FactValue,
     Policy,
     Proposal,
@@ -28,128 +28,7 @@ from empower_cli.core.models import (
     Status,
 )
 from empower_cli.core.money import format_money, parse_money
-from empower_cli.core.text import identifier_problem
-
-MAX_ID_CHARS = 200
-MAX_TEXT_CHARS = 1_000_000  # SPEC §9: real complaint narratives run past 15,000 characters
-TRUE_WORDS = ("true", "yes", "y", "1")
-FALSE_WORDS = ("false", "no", "n", "0")
-_YES_NO_WORDS = TRUE_WORDS + FALSE_WORDS
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_LINE_BREAK = re.compile(r"[\n\t]")
-_WHOLE_NUMBER = re.compile(r"[+-]?\d{1,18}", flags=re.ASCII)
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", flags=re.ASCII)
-
-
-def clean_text(value: str, *, field: str, max_chars: int = MAX_TEXT_CHARS,
-               single_line: bool = False) -> str:  # fmt: skip
-    """Refuse text that cannot be stored and shown faithfully; return it unchanged otherwise."""
-    if len(value) > max_chars:
-        raise InvalidInput(field, f"is {len(value)} characters long; at most {max_chars} are allowed")
-    if value.isascii() and value.isprintable():
-        return value  # the common case: printable ASCII has no control character and encodes
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInput(field, "is not valid UTF-8 text") from None
-    bad = _CONTROL.search(value) or (single_line and _LINE_BREAK.search(value))
-    if bad:
-        raise InvalidInput(field, f"contains a control character (U+{ord(bad.group(0)):04X})")
-    return value
-
-
-def clean_id(value: str | None, *, field: str) -> str:
-    """An identifier (customer, agent, segment, external id): one line of visible text in NFC.
-
-    " C-1", "C-1" + U+2060 and "C-1" must not become three customers with three budgets
-    (or three agents): SPEC §9, the rule in text.identifier_problem.
-    """
-    if value is None or not (stripped := value.strip()):
-        raise InvalidInput(field, "is required")
-    if value != stripped:
-        raise InvalidInput(field, f"{_show(value)} has leading or trailing spaces")
-    if len(value) > MAX_ID_CHARS:
-        raise InvalidInput(field, f"is {len(value)} characters long; at most {MAX_ID_CHARS} are allowed")
-    if value.isascii() and value.isprintable():
-        return value  # the import's hot path: printable ASCII is visible and already NFC
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInput(field, "is not valid UTF-8 text") from None
-    problem = identifier_problem(value)
-    if problem is not None:
-        raise InvalidInput(field, problem)
-    return value
-
-
-def same_person(a: str | None, b: str | None) -> bool:
-    """The four-eyes comparison: "Alice" and "alice" are one person, whatever the source."""
-    return a is not None and b is not None and a.strip().casefold() == b.strip().casefold()
-
-
-def parse_fact_value(fact: Fact, raw: str, *, digits: int = 2) -> FactValue:
-    """Parse one fact typed as text (a flag, a prompt answer, a CSV cell)."""
-    field = f"fact {fact.name}"
-    text = raw.strip()
-    value: FactValue
-    if fact.type == "int":
-        if not _WHOLE_NUMBER.fullmatch(text):
-            raise InvalidInput(field, f"expected a whole number, got {_show(text)}")
-        value = int(text)
-    elif fact.type == "money":
-        value = parse_money(text, field=field, digits=digits)
-    elif fact.type == "bool":
-        word = text.lower()
-        if word not in _YES_NO_WORDS:
-            raise InvalidInput(field, f"expected yes or no, got {_show(text)}")
-        return word in TRUE_WORDS
-    elif fact.type == "choice":
-        word = text.lower()
-        match = [c for c in fact.choices if c.lower() == word]
-        if not match:
-            raise InvalidInput(field, f"expected one of {', '.join(fact.choices)}, got {_show(text)}")
-        return match[0]
-    elif fact.type == "date":
-        if not _DATE.fullmatch(text):
-            raise InvalidInput(field, f"expected a date YYYY-MM-DD, got {_show(text)}")
-        try:
-            return dt.date.fromisoformat(text)
-        except ValueError:
-            raise InvalidInput(field, f"{text} is not a real date") from None
-    else:
-        if not text:  # a required answer left blank is missing, not an answer
-            raise InvalidInput(field, f"is required ({fact.ask})")
-        return clean_text(raw, field=field, max_chars=2000)
-    assert isinstance(value, int)
-    if fact.min is not None and value < fact.min:
-        least, got = _fact_number(fact, fact.min, digits), _fact_number(fact, value, digits)
-        raise InvalidInput(field, f"must be at least {least}, got {got}")
-    if fact.max is not None and value > fact.max:
-        most, got = _fact_number(fact, fact.max, digits), _fact_number(fact, value, digits)
-        raise InvalidInput(field, f"must be at most {most}, got {got}")
-    return value
-
-
-def _fact_number(fact: Fact, value: int, digits: int) -> str:
-    """An int or money fact's value (or limit) as an error message shows it."""
-    return format_money(value, digits) if fact.type == "money" else str(value)
-
-
-def fact_to_text(value: FactValue, fact: Fact, digits: int = 2) -> str:
-    """The inverse of parse_fact_value: how a fact is stored in JSON and shown."""
-    if fact.type == "money" and isinstance(value, int) and not isinstance(value, bool):
-        return format_money(value, digits)
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
-
-
-def facts_as_text(proposal: Proposal, policy: Policy) -> dict[str, str]:
-    """The proposal's facts as text, in the policy's order: as a case stores them."""
-    ctype = policy.case_types[proposal.case_type]
-    return {f.name: fact_to_text(proposal.facts[f.name], f, policy.digits) for f in ctype.facts}
+from empower_cli.core.text import clean_id, clean_text, show
 
 
 def validate_proposal(
@@ -365,5 +244,4 @@ def check_justification(proposal: Proposal, evaluation: Evaluation, policy: Poli
         )
 
 
-def _show(text: str) -> str:
-    return repr(text if len(text) <= 40 else text[:40] + "…")
+_show = show

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from empower_cli.core.errors import InvalidInput
+
 # Characters that print as nothing, or break lines, or mean nothing (yet): two identifiers
 # differing only in one of them look the same to a person and are two keys to SQLite.
 REFUSED_CATEGORIES = {
@@ -89,3 +91,59 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def neutralise(text: str) -> str:
     """SPEC §8: a CSV cell a spreadsheet would read as a formula is prefixed with a quote."""
     return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+MAX_ID_CHARS = 200
+MAX_TEXT_CHARS = 1_000_000  # SPEC §9: real complaint narratives run past 15,000 characters
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_LINE_BREAK = re.compile(r"[\n\t]")
+
+
+def clean_text(value: str, *, field: str, max_chars: int = MAX_TEXT_CHARS,
+               single_line: bool = False) -> str:  # fmt: skip
+    """Refuse text that cannot be stored and shown faithfully; return it unchanged otherwise."""
+    if len(value) > max_chars:
+        raise InvalidInput(field, f"is {len(value)} characters long; at most {max_chars} are allowed")
+    if value.isascii() and value.isprintable():
+        return value  # the common case: printable ASCII has no control character and encodes
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(field, "is not valid UTF-8 text") from None
+    bad = _CONTROL.search(value) or (single_line and _LINE_BREAK.search(value))
+    if bad:
+        raise InvalidInput(field, f"contains a control character (U+{ord(bad.group(0)):04X})")
+    return value
+
+
+def clean_id(value: str | None, *, field: str) -> str:
+    """An identifier (customer, agent, segment, external id): one line of visible text in NFC.
+
+    " C-1", "C-1" + U+2060 and "C-1" must not become three customers with three budgets
+    (or three agents): SPEC §9, the rule in text.identifier_problem.
+    """
+    if value is None or not (stripped := value.strip()):
+        raise InvalidInput(field, "is required")
+    if value != stripped:
+        raise InvalidInput(field, f"{show(value)} has leading or trailing spaces")
+    if len(value) > MAX_ID_CHARS:
+        raise InvalidInput(field, f"is {len(value)} characters long; at most {MAX_ID_CHARS} are allowed")
+    if value.isascii() and value.isprintable():
+        return value  # the import's hot path: printable ASCII is visible and already NFC
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(field, "is not valid UTF-8 text") from None
+    problem = identifier_problem(value)
+    if problem is not None:
+        raise InvalidInput(field, problem)
+    return value
+
+
+def same_person(a: str | None, b: str | None) -> bool:
+    """The four-eyes comparison: "Alice" and "alice" are one person, whatever the source."""
+    return a is not None and b is not None and a.strip().casefold() == b.strip().casefold()
+
+
+def show(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "…")

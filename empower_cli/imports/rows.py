@@ -11,17 +11,11 @@ import json
 from typing import Any, NamedTuple
 
 from empower_cli.core.errors import InvalidInput
-from empower_cli.core.evaluate import (
-    FALSE_WORDS,
-    TRUE_WORDS,
-    clean_id,
-    evaluate,
-    facts_as_text,
-    same_person,
-    validate_proposal,
-)
+from empower_cli.core.evaluate import evaluate, validate_proposal
+from empower_cli.core.facts import FALSE_WORDS, TRUE_WORDS, facts_as_text
 from empower_cli.core.models import PENDING, STATUSES, BudgetState, Evaluation, FactValue, Policy, Proposal, Role
 from empower_cli.core.money import format_money, parse_money
+from empower_cli.core.text import clean_id, same_person
 from empower_cli.core.timeutil import iso, iso_utc, parse_iso
 from empower_cli.imports.read import Record, RowProblem
 from empower_cli.store.bulk import ImportedCase

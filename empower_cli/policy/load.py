@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, cast
 
 from empower_cli.core.errors import InvalidInput, InvalidPolicy, PolicyError
-from empower_cli.core.evaluate import clean_id
 from empower_cli.core.models import (
     FACT_TYPES,
     RISKS,
@@ -35,11 +34,12 @@ from empower_cli.core.models import (
     RuleOp,
 )
 from empower_cli.core.money import format_money, minor_digits, parse_money
+from empower_cli.core.text import clean_id
 from empower_cli.policy.locate import KeyPath, Problems, toml_error
 
 MAX_POLICY_BYTES = 1024 * 1024
 MAX_DAYS = 36_500  # windows and holds beyond a century are typos (and overflow dates)
-# A justification may run to evaluate.MAX_TEXT_CHARS (1,000,000); a policy demanding more
+# A justification may run to text.MAX_TEXT_CHARS (1,000,000); a policy demanding more
 # than this before any discretion is a typo that would block every frontline decision.
 MAX_MIN_JUSTIFICATION_CHARS = 10_000
 
@@ -511,7 +511,7 @@ class _Builder:
         return value
 
     def fact_constant(self, value: Any, path: KeyPath, fact: Fact) -> FactValue | None:
-        from empower_cli.core.evaluate import parse_fact_value
+        from empower_cli.core.facts import parse_fact_value
 
         if fact.type in ("int", "money", "date") and not isinstance(value, str):
             value = str(value).lower() if isinstance(value, bool) else str(value)

@@ -158,7 +158,7 @@ def print_case_detail(out: Console, case: Mapping[str, Any], events: Sequence[Ma
                       policy: Policy, budget: BudgetState) -> None:  # fmt: skip
     """`case show`: the panel, then every justification, note or reason too long for it, whole.
 
-    Free text may run to a million characters (evaluate.MAX_TEXT_CHARS): inside a panel rich
+    Free text may run to a million characters (text.MAX_TEXT_CHARS): inside a panel rich
     would wrap it between borders and cut an unbroken run short with "…". Written below it
     as it was typed (control characters made visible), the terminal wraps it and nothing is lost.
     """

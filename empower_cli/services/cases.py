@@ -12,12 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from empower_cli.core.errors import NotAllowed, SegmentNotGranted
-from empower_cli.core.evaluate import (
-    check_justification,
-    evaluate,
-    facts_as_text,
-    validate_proposal,
-)
+from empower_cli.core.evaluate import check_justification, evaluate, validate_proposal
+from empower_cli.core.facts import facts_as_text
 from empower_cli.core.models import BudgetState, Evaluation, Policy, Proposal
 from empower_cli.core.timeutil import iso
 from empower_cli.services.identity import Identity
@@ -130,7 +126,8 @@ def grant_segment(customer_id: str, segment: str, note: str | None, *, policy: P
                   identity: Identity, now: dt.datetime) -> SegmentGrant:  # fmt: skip
     """`empower customer segment`: put a customer in a budget segment (can_approve only),
     recorded as a `segment_set` event in the hash chain."""
-    from empower_cli.core.evaluate import check_segment, clean_id
+    from empower_cli.core.evaluate import check_segment
+    from empower_cli.core.text import clean_id
     from empower_cli.services.workflow import required_text
 
     customer = clean_id(customer_id, field="customer")

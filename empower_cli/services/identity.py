@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from empower_cli.core.errors import UnknownLogin
-from empower_cli.core.evaluate import clean_id
 from empower_cli.core.models import Policy, Role
+from empower_cli.core.text import clean_id
 
 
 def os_account() -> str:

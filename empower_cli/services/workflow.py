@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from empower_cli.core.errors import Conflict, InvalidInput, NotAllowed, NotFound, SelfApproval, SelfCosign
-from empower_cli.core.evaluate import clean_text, parse_reaction, same_person
+from empower_cli.core.evaluate import parse_reaction
 from empower_cli.core.models import PENDING, BudgetState, Policy
+from empower_cli.core.text import clean_text, same_person
 from empower_cli.core.timeutil import age, iso, parse_stored
 from empower_cli.services.identity import Identity
 from empower_cli.store.sqlite import Row, Store
