@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
 
 from empower_cli.audit.state import StateCheck, check_state
 from empower_cli.core.errors import InvalidInput
@@ -38,17 +37,6 @@ class Verification:
     def ok(self) -> bool:
         return self.problem is None
 
-    def json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok, "events_checked": self.checked, "head": str(self.head),
-            "first_bad_seq": self.bad_seq, "problem": self.problem,
-            "expect": str(self.expect) if self.expect else None, "expect_found": self.expect_found,
-            "cases_checked": self.state.cases if self.state else 0,
-            "customers_checked": self.state.customers if self.state else 0,
-            "policies_checked": self.state.policies if self.state else 0,
-            "first_bad_case": self.state.bad_case if self.state else None,
-            "bad_customer": self.state.bad_customer if self.state else None,
-        }  # fmt: skip
 
 
 def verify(store: Store, *, expect: Head | None = None) -> Verification:

@@ -225,7 +225,9 @@ def verify(
         kept = parse_head(expect) if expect is not None else None
         result = verify(s.store, expect=kept)
         if wants_json(ctx, json):
-            print_json(result.json())
+            from empower_cli.render.json import verification_json
+
+            print_json(verification_json(result))
         else:
             state = result.state
             tables = (f", {state.cases} cases, {state.customers} customer segments and {state.policies} applied "

@@ -130,7 +130,9 @@ def _report(summary: Summary, rejects: Path | None, *, as_json: bool) -> None:
         summary.notes.append(f"--rejects: {rejects} appeared during the import and was kept; "
                              f"the rejected rows are in {summary.rejects_file}")  # fmt: skip
     if as_json:
-        print_json(summary.as_json())
+        from empower_cli.render.json import import_json
+
+        print_json(import_json(summary))
     else:
         _print_summary(summary)
     for note in summary.notes:

@@ -67,8 +67,10 @@ def _with_progress(run: Callable[[Callable[[int], None] | None], "Simulation"], 
     """A progress bar on stderr when it is a terminal (a year of history takes minutes)."""
     import sys
 
+    from empower_cli.render.json import simulation_json
+
     if not sys.stderr.isatty():
-        return run(None).json()
+        return simulation_json(run(None))
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from empower_cli.render.terminal import console
@@ -77,7 +79,7 @@ def _with_progress(run: Callable[[Callable[[int], None] | None], "Simulation"], 
     with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console(stderr=True), transient=True) as bar:  # fmt: skip
         task = bar.add_task("replay", total=count_cases(s.store, since))
-        return run(lambda done: bar.update(task, completed=done)).json()
+        return simulation_json(run(lambda done: bar.update(task, completed=done)))
 
 
 def render(r: dict[str, Any], *, currency: str, before: str, after: str) -> "RenderableType":

@@ -70,13 +70,6 @@ class Summary:
     rejects_file: str | None = None
     notes: list[str] = field(default_factory=list)  # for stderr: to do, though nothing was lost
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "read": self.read, "imported": self.imported, "skipped": self.skipped,
-            "rejected": self.rejected, "elapsed": round(self.elapsed, 3),
-            "rows_per_second": round(self.rows_per_second, 1), "file": self.file,
-            "format": self.format, "dry_run": self.dry_run, "rejects_file": self.rejects_file,
-        }  # fmt: skip
 
 
 @contextmanager

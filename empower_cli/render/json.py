@@ -9,10 +9,13 @@ from typing import TYPE_CHECKING, Any
 from empower_cli.core.money import format_money
 
 if TYPE_CHECKING:
+    from empower_cli.audit.verify import Verification
     from empower_cli.core.models import BudgetState, Policy
+    from empower_cli.imports.run import Summary
     from empower_cli.services.admin import Initialised
     from empower_cli.services.cases import Decision, SegmentGrant
     from empower_cli.services.governance import Applied, PolicyApplication
+    from empower_cli.services.simulate import Simulation
     from empower_cli.services.workflow import QueueItem, StepResult
 
 
@@ -159,3 +162,50 @@ def init_json(done: Initialised) -> dict[str, Any]:
     return {"policy": str(done.policy), "policy_created": done.policy_created, "db": str(done.db),
             "indexes_rebuilt": done.indexes_rebuilt, "policy_applied": done.policy_applied,
             "applied": applied_json(done.applied), "note": done.note}  # fmt: skip
+
+
+def verification_json(result: Verification) -> dict[str, Any]:
+    """`audit verify --json`."""
+    state = result.state
+    return {
+        "ok": result.ok, "events_checked": result.checked, "head": str(result.head),
+        "first_bad_seq": result.bad_seq, "problem": result.problem,
+        "expect": str(result.expect) if result.expect else None, "expect_found": result.expect_found,
+        "cases_checked": state.cases if state else 0, "customers_checked": state.customers if state else 0,
+        "policies_checked": state.policies if state else 0,
+        "first_bad_case": state.bad_case if state else None, "bad_customer": state.bad_customer if state else None,
+    }  # fmt: skip
+
+
+def import_json(summary: Summary) -> dict[str, Any]:
+    """`import cases --json`."""
+    return {
+        "read": summary.read, "imported": summary.imported, "skipped": summary.skipped,
+        "rejected": summary.rejected, "elapsed": round(summary.elapsed, 3),
+        "rows_per_second": round(summary.rows_per_second, 1), "file": summary.file,
+        "format": summary.format, "dry_run": summary.dry_run, "rejects_file": summary.rejects_file,
+    }  # fmt: skip
+
+
+def simulation_json(sim: Simulation) -> dict[str, Any]:
+    """`policy simulate --json`."""
+    from empower_cli.core.timeutil import iso
+
+    before, after = sim.before, sim.after
+    rule_ids = sorted({*before.bent, *before.blocked, *after.bent, *after.blocked})
+    return {
+        "cases": sim.cases, "changed": sim.changed, "became_in_policy": sim.became_in_policy,
+        "left_policy": sim.left_policy,
+        "transitions": [{"from": a, "to": b, "count": n} for (a, b), n in sorted(sim.transitions.items())],
+        "not_replayable": sum(sim.rejected.values()),
+        "not_replayable_reasons": dict(sorted(sim.rejected.items(), key=lambda kv: -kv[1])),
+        "discretion_before": format_money(before.discretion, before.policy.digits),
+        "discretion_after": format_money(after.discretion, after.policy.digits),
+        "rules": [{"rule_id": r, "bent_before": before.bent.get(r, 0), "bent_after": after.bent.get(r, 0),
+                   "blocked_before": before.blocked.get(r, 0), "blocked_after": after.blocked.get(r, 0)}
+                  for r in rule_ids],
+        "examples": sim.examples,
+        "policy_before": {"version": before.policy.version, "sha256": before.policy.sha256},
+        "policy_after": {"version": after.policy.version, "sha256": after.policy.sha256},
+        "since": iso(sim.since) if sim.since else None,
+    }  # fmt: skip

@@ -129,30 +129,6 @@ class Simulation:
         if len(ids) < EXAMPLES:
             ids.append(case_id)
 
-    def _rule(self, rule_id: str) -> dict[str, Any]:
-        b, a = self.before, self.after
-        return {"rule_id": rule_id, "bent_before": b.bent.get(rule_id, 0), "bent_after": a.bent.get(rule_id, 0),
-                "blocked_before": b.blocked.get(rule_id, 0), "blocked_after": a.blocked.get(rule_id, 0)}  # fmt: skip
-
-    def json(self) -> dict[str, Any]:
-        digits = self.after.policy.digits
-        rule_ids = sorted({*self.before.bent, *self.before.blocked, *self.after.bent, *self.after.blocked})
-        return {
-            "cases": self.cases,
-            "changed": self.changed,
-            "became_in_policy": self.became_in_policy,
-            "left_policy": self.left_policy,
-            "transitions": [{"from": a, "to": b, "count": n} for (a, b), n in sorted(self.transitions.items())],
-            "not_replayable": sum(self.rejected.values()),
-            "not_replayable_reasons": dict(sorted(self.rejected.items(), key=lambda kv: -kv[1])),
-            "discretion_before": format_money(self.before.discretion, self.before.policy.digits),
-            "discretion_after": format_money(self.after.discretion, digits),
-            "rules": [self._rule(r) for r in rule_ids],
-            "examples": self.examples,
-            "policy_before": {"version": self.before.policy.version, "sha256": self.before.policy.sha256},
-            "policy_after": {"version": self.after.policy.version, "sha256": self.after.policy.sha256},
-            "since": iso(self.since) if self.since else None,
-        }
 
 
 def simulate(store: Store, *, current: Policy, new: Policy, since: dt.datetime | None = None,
