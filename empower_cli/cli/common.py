@@ -218,15 +218,13 @@ class Session:
 
     def _applied_read_only(self) -> Applied | None:
         from empower_cli.services.governance import read_applied
-        from empower_cli.store.bulk import open_read_only
+        from empower_cli.store.bulk import ReadOnlyView
 
-        conn = open_read_only(self.db_path)
-        if conn is None:
-            return None
+        view = ReadOnlyView(self.db_path)
         try:
-            return read_applied(conn, self.db_path)
+            return read_applied(view, self.db_path)
         finally:
-            conn.close()
+            view.close()
 
     @property
     def policy(self) -> Policy:

@@ -21,7 +21,7 @@ from empower_cli.services.identity import Identity, os_account
 from empower_cli.store.sqlite import Store
 
 if TYPE_CHECKING:
-    import sqlite3
+    from empower_cli.store.bulk import ReadOnlyView
 
 POLICY_APPLIED = "policy_applied"
 
@@ -91,12 +91,11 @@ def applied_policy(store: Store) -> Applied | None:
     return read_applied(store, store.path)
 
 
-def read_applied(source: Store | sqlite3.Connection, path: Path) -> Applied | None:
-    """`applied_policy` on a store or a bare connection (a dry run reads through a read-only one)."""
+def read_applied(source: Store | ReadOnlyView, path: Path) -> Applied | None:
+    """`applied_policy` on a store or a read-only view of one (a dry run writes nothing)."""
     from empower_cli.policy.load import parse_policy
-    from empower_cli.store.sqlite import latest_event
 
-    event = latest_event(source, POLICY_APPLIED)
+    event = source.latest_event(POLICY_APPLIED)
     if event is None:
         return None
     try:
@@ -117,15 +116,14 @@ def read_applied(source: Store | sqlite3.Connection, path: Path) -> Applied | No
     return Applied(payload["number"], policy, event["actor"], event["at"], event["seq"])
 
 
-def _chained(source: Store | sqlite3.Connection, event: dict[str, Any], payload: dict[str, Any]) -> bool:
+def _chained(source: Store | ReadOnlyView, event: dict[str, Any], payload: dict[str, Any]) -> bool:
     """The policy event still hashes to its own hash, and the next event links to it: an edit
     in place is refused at once (a whole recomputed chain takes `audit verify --expect`)."""
     from empower_cli.store.chain import event_hash
-    from empower_cli.store.sqlite import next_prev_hash
 
     if event_hash(event["prev_hash"], {**event, "payload": payload}) != event["hash"]:
         return False
-    following = next_prev_hash(source, event["seq"])
+    following = source.next_prev_hash(event["seq"])
     return following is None or following == event["hash"]
 
 

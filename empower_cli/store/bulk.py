@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from empower_cli.core.errors import StoreError
 from empower_cli.store.schema import SCHEMA_VERSION
-from empower_cli.store.sqlite import BUSY_TIMEOUT_MS, Store
+from empower_cli.store.sqlite import BUSY_TIMEOUT_MS, Store, latest_event, next_prev_hash
 
 
 class ImportedCase(NamedTuple):
@@ -202,6 +202,13 @@ class ReadOnlyView:
     def known_external(self, external_ids: Sequence[str]) -> dict[str, str | None]:
         """As `known_external`, for the database as it stands."""
         return {} if self._conn is None else _known_external(self._conn, external_ids)
+
+    def latest_event(self, kind: str) -> dict[str, Any] | None:
+        """As `Store.latest_event` (None when there is no database yet)."""
+        return None if self._conn is None else latest_event(self._conn, kind)
+
+    def next_prev_hash(self, seq: int) -> str | None:
+        return None if self._conn is None else next_prev_hash(self._conn, seq)
 
     def close(self) -> None:
         if self._conn is not None:

@@ -193,6 +193,9 @@ class Store:
     def latest_event(self, kind: str) -> Row | None:
         return latest_event(self.conn, kind)
 
+    def next_prev_hash(self, seq: int) -> str | None:
+        return next_prev_hash(self.conn, seq)
+
     def events(self, case_id: int | None = None) -> list[Row]:
         where, params = ("WHERE case_id = ?", (case_id,)) if case_id is not None else ("", ())
         cur = self.conn.execute(f"SELECT * FROM events {where} ORDER BY seq", params)
