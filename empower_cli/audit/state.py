@@ -193,9 +193,8 @@ def _check_customers(store: Store, result: StateCheck, segments: dict[str, tuple
             _remember(segments, p["customer_id"], event["seq"], p["segment"])
         except (KeyError, TypeError, ValueError):
             return f"event {event['seq']} (segment_set) does not name a customer and segment: it was changed"
-    granted = {e for e in segments}
     for customer in store.customers_without_case():
-        if customer not in granted:
+        if customer not in segments:
             result.bad_customer = customer
             return f"customer {customer!r} has no case and no segment grant: the row was added outside empower"
     for customer in store.case_customers_without_row():

@@ -388,24 +388,18 @@ class Store:
 
 
 
-def latest_event(source: Store | sqlite3.Connection, kind: str) -> Row | None:
-    """The newest event of a kind that belongs to no case (a policy, a segment grant), read
-    from a store or from a bare connection (a dry run's read-only one)."""
+def latest_event(conn: sqlite3.Connection, kind: str) -> Row | None:
+    """The newest event of a kind that belongs to no case (a policy, a segment grant)."""
     sql = "SELECT * FROM events WHERE case_id IS NULL AND kind = ? ORDER BY seq DESC LIMIT 1"
-    rows = _rows(_connection(source).execute(sql, (kind,)))
+    rows = _rows(conn.execute(sql, (kind,)))
     return rows[0] if rows else None
 
 
-def next_prev_hash(source: Store | sqlite3.Connection, seq: int) -> str | None:
+def next_prev_hash(conn: sqlite3.Connection, seq: int) -> str | None:
     """The prev_hash of the event after `seq` (None when it is the last)."""
     sql = "SELECT prev_hash FROM events WHERE seq > ? ORDER BY seq LIMIT 1"
-    row = _connection(source).execute(sql, (seq,)).fetchone()
+    row = conn.execute(sql, (seq,)).fetchone()
     return row[0] if row else None
-
-
-def _connection(source: Store | sqlite3.Connection) -> sqlite3.Connection:
-    """A store's connection, or the bare connection given."""
-    return source.conn if isinstance(source, Store) else source
 
 
 def _empty(path: Path) -> bool:
