@@ -172,7 +172,7 @@ class Importer:
             return False
         store = self.target.store
         deferring = self._defer_indexes(store)
-        bulk.tune_for_bulk(store, deferred=deferring)
+        store.tune_for_bulk(deferred=deferring)
         return deferring
 
     def _consume(self, outcomes: Generator[Outcome, None, None], reader: CsvReader | JsonlReader) -> None:
@@ -192,13 +192,13 @@ class Importer:
     def _defer_indexes(self, store: Store) -> bool:
         from empower_cli.imports.read import estimate_records
 
-        if bulk.indexes_deferred(store):
+        if store.indexes_deferred():
             return True  # an interrupted import's: they are built at this one's end
         expected = estimate_records(self.path)
-        existing = bulk.next_case_id(store) - 1
+        existing = store.next_case_id() - 1
         if expected < max(DEFER_INDEXES_MIN_ROWS, existing):
             return False
-        bulk.defer_indexes(store)
+        store.defer_indexes()
         return True
 
     def _rebuild_indexes(self) -> None:
@@ -208,7 +208,7 @@ class Importer:
         if self.on_phase is not None:
             self.on_phase("building report indexes")
         try:
-            bulk.rebuild_indexes(self.target.store)
+            self.target.store.rebuild_indexes()
         except (StoreError, DatabaseBusy) as e:
             # Every row is committed: a failure here (a full disk, say) loses nothing.
             why = "the database stayed busy" if isinstance(e, DatabaseBusy) else str(e)
@@ -259,13 +259,13 @@ class Importer:
     def _flush_write(self, store: Store, chunk: list[Prepared], bad: list[Reject]) -> None:
         with ExitStack() as held:
             with store.write():
-                known = bulk.known_external(store, [p.external_id for p in chunk])
+                known = store.known_external([p.external_id for p in chunk])
                 conflicts: list[Reject] = []
                 fresh = self._classify(chunk, known, conflicts)
-                cases, events = self._chained(fresh, store.head(), bulk.next_case_id(store))
+                cases, events = self._chained(fresh, store.head(), store.next_case_id())
                 # From here to the count Ctrl-C waits: the message after it must be exact.
                 held.enter_context(_uninterrupted())
-                bulk.write_chunk(store, cases, events, (p.customer for p in fresh))
+                store.write_chunk(cases, events, (p.customer for p in fresh))
             self.summary.imported += len(fresh)  # counted only once the chunk is committed
         bad.extend(conflicts)
 

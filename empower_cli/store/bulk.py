@@ -61,9 +61,11 @@ _INSERT_EVENTS = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '
 # The WHERE skips no-op updates: most imported rows are for customers already known.
 _UPSERT_CUSTOMERS = (
     "INSERT INTO customers (customer_id, segment, first_seen) VALUES (?, ?, ?) "
-    "ON CONFLICT(customer_id) DO UPDATE SET segment = COALESCE(excluded.segment, segment), "
-    "first_seen = MIN(first_seen, excluded.first_seen) "
-    "WHERE excluded.first_seen < first_seen OR excluded.segment IS NOT segment AND excluded.segment IS NOT NULL"
+    "ON CONFLICT(customer_id) DO UPDATE SET segment = COALESCE(excluded.segment, customers.segment), "
+    "first_seen = CASE WHEN excluded.first_seen < customers.first_seen THEN excluded.first_seen"
+    " ELSE customers.first_seen END "
+    "WHERE excluded.first_seen < customers.first_seen OR excluded.segment IS NOT NULL"
+    " AND (customers.segment IS NULL OR excluded.segment <> customers.segment)"
 )
 _LOOKUP_BATCH = 500  # bound parameters per IN (...) query
 WAL_CHECKPOINT_BYTES = 128 << 20
@@ -87,10 +89,6 @@ def _known_external(conn: sqlite3.Connection, external_ids: Sequence[str]) -> di
     return found
 
 
-def next_case_id(store: Store) -> int:
-    return int(store.conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM cases").fetchone()[0])
-
-
 def write_chunk(store: Store, cases: Iterable[Sequence[Any]], events: Iterable[Sequence[Any]],
                 customers: Iterable[Sequence[Any]]) -> None:  # fmt: skip
     """Insert one chunk; call inside `store.write()` so cases and events commit together."""
@@ -105,11 +103,6 @@ def write_chunk(store: Store, cases: Iterable[Sequence[Any]], events: Iterable[S
 # end of a large import, they are sorted instead. Correctness never depends on them.
 DEFERRABLE_INDEXES = ("idx_cases_status_opened_at", "cases_by_customer", "cases_by_time", "cases_cosigned")
 SMALL_CACHE_KIB = 16_384  # with the indexes deferred; while building them, the sorter spills beyond it
-
-
-def indexes_deferred(store: Store) -> list[str]:
-    """`deferred_indexes` of a store (for the callers above the store)."""
-    return deferred_indexes(store.conn)
 
 
 def deferred_indexes(conn: sqlite3.Connection) -> list[str]:

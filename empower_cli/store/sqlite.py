@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,10 +41,19 @@ STATUS_SQL = (
 
 
 class Store:
-    """One SQLite file in WAL mode; migrates on open; owns every transaction."""
+    """One SQLite file in WAL mode; migrates on open; owns every transaction.
+
+    The base of every backend: its SQL is written to run on PostgreSQL too (`?` and `:name`
+    parameters, which store.postgres translates); what differs is a method a backend
+    overrides (connecting, transactions, migrations, the bulk write) or one of the SQL
+    fragments below (JSON, dates).
+    """
+
+    dialect = "sqlite"
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
-        self.path = path
+        self.path: Path | None = path
+        self.location = str(path)  # how messages name the database
         if not create and not path.exists():
             raise StoreError(f"{path}: no database here yet (run: empower init)")
         if create:
@@ -101,6 +110,85 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+
+    def login(self) -> str | None:
+        """The database login that acts, on a backend that authenticates one (PostgreSQL's
+        `session_user`); None on SQLite, where the OS account acts."""
+        return None
+
+    def iterate(self, sql: str, params: Any = ()) -> Iterator[tuple[Any, ...]]:
+        """Rows of a large read, streamed (several may be open at once)."""
+        yield from self.conn.execute(sql, params)
+
+    # -- SQL fragments a backend spells its own way (the audit reports use them) ------
+
+    def sql_json_elements(self, column: str) -> str:
+        """A table of a JSON array column's elements, each in a column named `value`."""
+        return f"json_each({column})"
+
+    def sql_json_field(self, column: str, key_param: str) -> str:
+        """The value of a JSON object column at a key given as the parameter `key_param`
+        (its value made by `fact_key`)."""
+        return f"json_extract({column}, {key_param})"
+
+    def fact_key(self, name: str) -> str:
+        """The parameter `sql_json_field` takes for a key."""
+        return '$."' + name.replace('"', '\\"') + '"'
+
+    def sql_days_between(self, later_date: str, earlier_date: str) -> str:
+        """Days from one ISO date text to another, as a float."""
+        return f"(julianday({later_date}) - julianday({earlier_date}))"
+
+    def sql_unindexed(self, column: str) -> str:
+        """A column the planner must not search an index for (SQLite's unary `+`)."""
+        return f"+{column}"
+
+    def scratch_table(self, name: str, select: str, params: Any) -> None:
+        """A temporary table of this connection, made from a query (dropped by `drop_scratch`)."""
+        self.conn.execute("PRAGMA temp_store = MEMORY")
+        self.drop_scratch(name)
+        self.conn.execute(f"CREATE TEMP TABLE {name} AS {select}", params)
+
+    def drop_scratch(self, name: str) -> None:
+        self.conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+
+    # -- the import's bulk writes (store.bulk; a backend may write its own way) -------
+
+    def known_external(self, external_ids: Sequence[str]) -> dict[str, str | None]:
+        """external_id -> content_hash for the ids already recorded (None for a live case)."""
+        from empower_cli.store import bulk
+
+        return bulk.known_external(self, external_ids)
+
+    def next_case_id(self) -> int:
+        return int(self.conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM cases").fetchone()[0])
+
+    def write_chunk(self, cases: Iterable[Sequence[Any]], events: Iterable[Sequence[Any]],
+                    customers: Iterable[Sequence[Any]]) -> None:  # fmt: skip
+        """Insert one imported chunk; call inside `write()` so cases and events commit together."""
+        from empower_cli.store import bulk
+
+        bulk.write_chunk(self, cases, events, customers)
+
+    def indexes_deferred(self) -> list[str]:
+        from empower_cli.store import bulk
+
+        return bulk.deferred_indexes(self.conn)
+
+    def defer_indexes(self) -> None:
+        from empower_cli.store import bulk
+
+        bulk.defer_indexes(self)
+
+    def rebuild_indexes(self) -> int:
+        from empower_cli.store import bulk
+
+        return bulk.rebuild_indexes(self)
+
+    def tune_for_bulk(self, *, deferred: bool) -> None:
+        from empower_cli.store import bulk
+
+        bulk.tune_for_bulk(self, deferred=deferred)
 
     def __enter__(self) -> Store:
         return self
@@ -206,15 +294,19 @@ class Store:
     def case_events_by_case(self) -> Iterator[tuple[int, int, str, str, str, str]]:
         """(case_id, seq, at, kind, actor, payload) of every case's events, by case then seq
         (the case_id index holds them in that order: no sort)."""
-        yield from self.conn.execute(
+        yield from self.iterate(
             "SELECT case_id, seq, at, kind, actor, payload FROM events WHERE case_id IS NOT NULL ORDER BY case_id, seq"
         )
 
     def cases_by_id(self) -> Iterator[Row]:
-        cur = self.conn.execute("SELECT * FROM cases ORDER BY id")
-        names = [d[0] for d in cur.description]
-        for values in cur:
+        names = self.columns("cases")
+        for values in self.iterate(f"SELECT {', '.join(names)} FROM cases ORDER BY id"):
             yield dict(zip(names, values, strict=True))
+
+    def columns(self, table: str) -> list[str]:
+        """A table's columns, in order."""
+        cur = self.conn.execute(f"SELECT * FROM {table} LIMIT 0")
+        return [d[0] for d in cur.description]
 
     def events_of_no_case(self, kind: str) -> list[Row]:
         return _rows(self.conn.execute("SELECT * FROM events WHERE case_id IS NULL AND kind = ? ORDER BY seq", (kind,)))
@@ -243,9 +335,14 @@ class Store:
         assert self.conn.in_transaction, "insert_case outside a write transaction"
         columns = ", ".join(_quote(k) for k in row)
         marks = ", ".join("?" for _ in row)
-        cur = self.conn.execute(f"INSERT INTO cases ({columns}) VALUES ({marks})", tuple(row.values()))
-        assert cur.lastrowid is not None
-        return int(cur.lastrowid)
+        # The id is chosen here, not by the backend: writes are serialised, and SQLite and
+        # PostgreSQL then number cases alike (the largest id + 1, as SQLite's rowid does).
+        cur = self.conn.execute(
+            f"INSERT INTO cases (id, {columns}) VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM cases), {marks})"
+            " RETURNING id",
+            tuple(row.values()),
+        )
+        return int(cur.fetchone()[0])
 
     def update_case(self, case_id: int, changes: Mapping[str, Any]) -> None:
         assert self.conn.in_transaction, "update_case outside a write transaction"
@@ -299,7 +396,7 @@ class Store:
         """Record a customer the first time they are seen; a given segment sticks."""
         self.conn.execute(
             "INSERT INTO customers (customer_id, segment, first_seen) VALUES (?, ?, ?) "
-            "ON CONFLICT(customer_id) DO UPDATE SET segment = COALESCE(excluded.segment, segment)",
+            "ON CONFLICT(customer_id) DO UPDATE SET segment = COALESCE(excluded.segment, customers.segment)",
             (customer_id, segment, iso(at)),
         )
 
@@ -340,13 +437,12 @@ class Store:
                       os_user: str, at: dt.datetime, note: str | None, seq: int) -> int:  # fmt: skip
         """Store an applied policy; call inside write(), after appending its event."""
         assert self.conn.in_transaction, "record_policy outside a write transaction"
-        cur = self.conn.execute(
+        self.conn.execute(
             "INSERT INTO policies (number, version, sha256, currency, text, applied_by, os_user, applied_at, note, seq)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (number, version, sha256, currency, text, applied_by, os_user, iso(at), note, seq),
         )
-        assert cur.lastrowid is not None
-        return int(cur.lastrowid)
+        return number
 
     def budget(self, customer_id: str, *, limit: int, window_days: int, now: dt.datetime,
                exclude_case: int | None = None) -> BudgetState:  # fmt: skip
@@ -363,7 +459,7 @@ class Store:
               COUNT(CASE WHEN discretionary_amount > 0
                           AND (status = 'approved' OR held_amount > 0) THEN 1 END)
             FROM cases
-            WHERE customer_id = :customer AND id IS NOT :exclude AND (
+            WHERE customer_id = :customer AND id <> COALESCE(:exclude, 0) AND (
                 (status = 'approved' AND settled_at > :window_start)
                 OR (status IN ('pending_cosign', 'pending_supervisor') AND expires_at > :now))
             """,
@@ -380,7 +476,7 @@ class Store:
         cur = self.conn.execute(
             "SELECT *, status AS effective_status FROM cases "
             "WHERE expires_at > :now AND agent != :agent "
-            "AND (status = 'pending_cosign' OR (:approver AND status = 'pending_supervisor')) "
+            "AND (status = 'pending_cosign' OR (:approver = 1 AND status = 'pending_supervisor')) "
             "ORDER BY opened_at, id",
             {"now": iso(now), "agent": agent, "approver": int(can_approve)},
         )
