@@ -129,6 +129,9 @@ def init(
     if done.policy_applied:
         print(f"applied policy version {done.applied.policy.version} as #{done.applied.number} "
               f"(by {done.applied.applied_by}): it governs this database")  # fmt: skip
+    if done.agents_role:
+        print(f"granted role {done.agents_role} what agents need: GRANT {done.agents_role} TO each agent's login "
+              "(docs/postgres.md)")  # fmt: skip
     if done.indexes_rebuilt:
         print(f"rebuilt {done.indexes_rebuilt} report indexes left unbuilt by an interrupted import")
 

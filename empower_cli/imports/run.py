@@ -24,6 +24,7 @@ from empower_cli.imports.read import CsvReader, Format, JsonlReader
 from empower_cli.imports.rejects import RejectsFile
 from empower_cli.imports.rows import Prepared
 from empower_cli.store import bulk  # as a module: its functions are looked up when called (tests patch them)
+from empower_cli.store.backend import Location, ReadOnly, open_view
 from empower_cli.store.chain import EventFrame, Head
 from empower_cli.store.sqlite import Store
 
@@ -50,7 +51,7 @@ class DryRun:
     """An import that records nothing: its rows are checked against the database at
     `database`, read-only (and, when there is none yet, against nothing)."""
 
-    database: Path
+    database: Location
 
 
 Target: TypeAlias = WriteInto | DryRun
@@ -109,14 +110,14 @@ class Importer:
         self.rejects = RejectsFile(rejects)
         self.frame = EventFrame(actor=identity.agent, at=iso(now), kind="imported", os_user=identity.os_user)
         self._open: ExitStack | None = None  # what __enter__ opened, for __exit__ to close
-        self._view: bulk.ReadOnlyView | None = None  # a dry run's: the database as it stands
+        self._view: ReadOnly | None = None  # a dry run's: the database as it stands
         self._seen: bulk.SeenIds | None = None  # a dry run's: the ids met earlier in the file
 
     def __enter__(self) -> Importer:
         with ExitStack() as opened:  # closes what was opened if a later step fails
             opened.callback(self.rejects.close)
             if isinstance(self.target, DryRun):
-                self._view = bulk.ReadOnlyView(self.target.database)
+                self._view = open_view(self.target.database)
                 opened.callback(self._view.close)
                 self._seen = bulk.SeenIds()
                 opened.callback(self._seen.close)

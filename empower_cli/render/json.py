@@ -161,7 +161,8 @@ def init_json(done: Initialised) -> dict[str, Any]:
     """`init --json`."""
     return {"policy": str(done.policy), "policy_created": done.policy_created, "db": str(done.db),
             "indexes_rebuilt": done.indexes_rebuilt, "policy_applied": done.policy_applied,
-            "applied": applied_json(done.applied), "note": done.note}  # fmt: skip
+            "applied": applied_json(done.applied), "note": done.note,
+            "agents_role": done.agents_role}  # fmt: skip
 
 
 def verification_json(result: Verification) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from empower_cli.core.errors import StoreError
 from empower_cli.store.schema import SCHEMA_VERSION
-from empower_cli.store.sqlite import BUSY_TIMEOUT_MS, Store, latest_event, next_prev_hash
+from empower_cli.store.sqlite import BUSY_TIMEOUT_MS, Connection, Store, latest_event, next_prev_hash
 
 
 class ImportedCase(NamedTuple):
@@ -76,7 +76,7 @@ def known_external(store: Store, external_ids: Sequence[str]) -> dict[str, str |
     return _known_external(store.conn, external_ids)
 
 
-def _known_external(conn: sqlite3.Connection, external_ids: Sequence[str]) -> dict[str, str | None]:
+def _known_external(conn: Connection, external_ids: Sequence[str]) -> dict[str, str | None]:
     found: dict[str, str | None] = {}
     unique = list(dict.fromkeys(external_ids))
     for start in range(0, len(unique), _LOOKUP_BATCH):
@@ -105,7 +105,7 @@ DEFERRABLE_INDEXES = ("idx_cases_status_opened_at", "cases_by_customer", "cases_
 SMALL_CACHE_KIB = 16_384  # with the indexes deferred; while building them, the sorter spills beyond it
 
 
-def deferred_indexes(conn: sqlite3.Connection) -> list[str]:
+def deferred_indexes(conn: Connection) -> list[str]:
     """The report indexes a large import dropped and has not rebuilt yet (a running import's,
     or a killed one's)."""
     return [name for (name,) in conn.execute("SELECT name FROM deferred_indexes ORDER BY name")]
@@ -202,6 +202,9 @@ class ReadOnlyView:
 
     def next_prev_hash(self, seq: int) -> str | None:
         return None if self._conn is None else next_prev_hash(self._conn, seq)
+
+    def login(self) -> str | None:
+        return None  # SQLite authenticates no one: the OS account acts
 
     def close(self) -> None:
         if self._conn is not None:

@@ -8,7 +8,6 @@ and check its plan (tests/test_import_indexes.py) and `bench/audit.py`.
 from __future__ import annotations
 
 import datetime as dt
-
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass

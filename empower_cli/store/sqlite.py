@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from empower_cli.core.errors import DatabaseBusy, EmpowerError, StoreError
 from empower_cli.core.models import BudgetState
@@ -30,6 +30,28 @@ BUSY_RETRIES = 6  # BEGIN IMMEDIATE attempts; with the timeout, ~30 s before giv
 # and 16 KiB pages halve the time its commits spend writing compared with 4 KiB pages.
 PAGE_SIZE = 16_384
 Row = dict[str, Any]
+
+class Cursor(Protocol):
+    """What the store reads from a query's result (sqlite3's cursor, or psycopg's)."""
+
+    @property
+    def description(self) -> Any: ...
+    @property
+    def rowcount(self) -> int: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """The calls the store makes on a connection: sqlite3's, which store.postgres also speaks."""
+
+    def execute(self, sql: str, params: Any = ..., /) -> Cursor: ...
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> Any: ...
+    @property
+    def in_transaction(self) -> bool: ...
+    def close(self) -> None: ...
+
 
 # A pending case whose hold time has passed is expired from that moment, at every read.
 STATUS_SQL = (
@@ -61,6 +83,7 @@ class Store:
             from empower_cli.store.files import create_shared_file
 
             create_shared_file(path)
+        self.conn: Connection
         try:
             self.conn = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
             self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -77,7 +100,7 @@ class Store:
                 raise
             if _busy(e):  # never "database is locked" to a user
                 raise DatabaseBusy() from None
-            raise StoreError(_describe(path, e)) from None
+            raise StoreError(_describe(str(path), e)) from None
         self._share_with_group()
 
     def _share_with_group(self) -> None:
@@ -86,6 +109,7 @@ class Store:
         from empower_cli.store.files import share_with_group
 
         p = self.path
+        assert p is not None
         share_with_group([p, p.with_name(p.name + "-wal"), p.with_name(p.name + "-shm")], p.parent)
 
     @staticmethod
@@ -105,11 +129,16 @@ class Store:
 
         db = self.__dict__.get("_db")
         if db is None:
+            assert isinstance(self.conn, sqlite3.Connection), "sqlite-utils builds SQLite's schema only"
             db = self.__dict__["_db"] = Database(self.conn)
         return db
 
     def close(self) -> None:
         self.conn.close()
+
+    def grant_to_agents(self) -> str | None:
+        """Give the agents' role what every command needs, on a backend with roles (None here)."""
+        return None
 
     def login(self) -> str | None:
         """The database login that acts, on a backend that authenticates one (PostgreSQL's
@@ -208,7 +237,7 @@ class Store:
             self._rollback()
             if _busy(e):  # SPEC §6: never "database is locked" to a user; busy is exit 6
                 raise DatabaseBusy() from None
-            raise StoreError(f"{_describe(self.path, e)}; nothing was recorded") from None
+            raise StoreError(f"{_describe(self.location, e)}; nothing was recorded") from None
         except BaseException:
             self._rollback()
             raise
@@ -218,7 +247,7 @@ class Store:
             self._rollback()
             if _busy(e):
                 raise DatabaseBusy() from None
-            raise StoreError(f"{_describe(self.path, e)}; the change was not saved") from None
+            raise StoreError(f"{_describe(self.location, e)}; the change was not saved") from None
 
     def _rollback(self) -> None:
         """Roll back if a transaction is open; a failing rollback must not hide the first error
@@ -236,7 +265,7 @@ class Store:
                 return
             except sqlite3.OperationalError as e:
                 if "locked" not in str(e) and "busy" not in str(e):
-                    raise StoreError(_describe(self.path, e)) from None
+                    raise StoreError(_describe(self.location, e)) from None
                 time.sleep(0.01 * (attempt + 1))
         raise DatabaseBusy()
 
@@ -484,14 +513,14 @@ class Store:
 
 
 
-def latest_event(conn: sqlite3.Connection, kind: str) -> Row | None:
+def latest_event(conn: Connection, kind: str) -> Row | None:
     """The newest event of a kind that belongs to no case (a policy, a segment grant)."""
     sql = "SELECT * FROM events WHERE case_id IS NULL AND kind = ? ORDER BY seq DESC LIMIT 1"
     rows = _rows(conn.execute(sql, (kind,)))
     return rows[0] if rows else None
 
 
-def next_prev_hash(conn: sqlite3.Connection, seq: int) -> str | None:
+def next_prev_hash(conn: Connection, seq: int) -> str | None:
     """The prev_hash of the event after `seq` (None when it is the last)."""
     sql = "SELECT prev_hash FROM events WHERE seq > ? ORDER BY seq LIMIT 1"
     row = conn.execute(sql, (seq,)).fetchone()
@@ -515,12 +544,12 @@ def _busy(error: sqlite3.Error) -> bool:
     return isinstance(error, sqlite3.OperationalError) and ("locked" in str(error) or "busy" in str(error))
 
 
-def _rows(cur: sqlite3.Cursor) -> list[Row]:
+def _rows(cur: Cursor) -> list[Row]:
     names = [d[0] for d in cur.description]
     return [dict(zip(names, values, strict=True)) for values in cur.fetchall()]
 
 
-def _describe(path: Path, error: sqlite3.Error) -> str:
+def _describe(path: str, error: sqlite3.Error) -> str:
     text = str(error)
     if "not a database" in text or "malformed" in text:
         return f"{path}: the file is not an empower database or is corrupt ({text})"
