@@ -28,6 +28,7 @@ GROUPS: dict[str, tuple[tuple[str, ...], str]] = {
     ),
     "import": (("empower_cli.cli.import_cmd",), "Bring in historical cases from another system."),
     "audit": (("empower_cli.cli.audit_cmd",), "Supervisor reports and the tamper-evident log check."),
+    "db": (("empower_cli.cli.db_cmd",), "Move a database between SQLite and PostgreSQL."),
 }
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from empower_cli.services.cases import Decision, SegmentGrant
     from empower_cli.services.governance import Applied, PolicyApplication
     from empower_cli.services.simulate import Simulation
+    from empower_cli.services.transfer import Copied
     from empower_cli.services.workflow import QueueItem, StepResult
 
 
@@ -210,3 +211,8 @@ def simulation_json(sim: Simulation) -> dict[str, Any]:
         "policy_after": {"version": after.policy.version, "sha256": after.policy.sha256},
         "since": iso(sim.since) if sim.since else None,
     }  # fmt: skip
+
+
+def copied_json(done: Copied) -> dict[str, Any]:
+    """`db copy --json`."""
+    return {"source": done.source, "target": done.target, "rows": dict(done.rows), "head": str(done.head)}

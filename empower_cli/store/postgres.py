@@ -376,6 +376,11 @@ class PostgresStore(Store):
             for row in rows:
                 copy.write_row(row)
 
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        assert table in self.COPIED_TABLES
+        assert self.conn.in_transaction
+        self._copy(table, columns, rows)
+
     def indexes_deferred(self) -> list[str]:
         return []
 

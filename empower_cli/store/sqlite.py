@@ -437,6 +437,31 @@ class Store:
             (customer_id, segment, iso(at)),
         )
 
+    # -- copying a whole database (`empower db copy`) ---------------------------------
+
+    COPIED_TABLES = ("policies", "customers", "cases", "events")
+    """The tables that hold a database's history and state, each keyed by its first column."""
+
+    def table_rows(self, table: str) -> Iterator[tuple[Any, ...]]:
+        """Every row of a copied table, in `columns(table)` order, by its key."""
+        assert table in self.COPIED_TABLES
+        columns = self.columns(table)
+        yield from self.iterate(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {columns[0]}")
+
+    def row_count(self, table: str) -> int:
+        assert table in self.COPIED_TABLES
+        return int(self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    def is_empty(self) -> bool:
+        return all(self.row_count(t) == 0 for t in self.COPIED_TABLES)
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Insert rows as they are (`db copy`); call inside write()."""
+        assert table in self.COPIED_TABLES
+        assert self.conn.in_transaction
+        marks = ", ".join("?" * len(columns))
+        self.conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
     def has_events(self) -> bool:
         return self.conn.execute("SELECT 1 FROM events LIMIT 1").fetchone() is not None
 
