@@ -116,9 +116,9 @@ class PgServer:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGINT)  # fast shutdown
             deadline = time.monotonic() + 15
-            while _alive(self.pid) and time.monotonic() < deadline:
+            while process_alive(self.pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if _alive(self.pid):
+            if process_alive(self.pid):
                 os.kill(self.pid, signal.SIGKILL)
             self.pid = None
         shutil.rmtree(self.base, ignore_errors=True)
@@ -130,7 +130,7 @@ class PgServer:
             return ""
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -184,6 +184,10 @@ class Databases:
     def url(self, dbname: str, login: str = "empower_owner") -> str:
         self.login(login)
         return self.server.url(login, self.password(login), dbname)
+
+    def drop(self, name: str) -> None:
+        self.server.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        self._made.remove(name)
 
     def drop_all(self) -> None:
         for name in self._made:

@@ -254,7 +254,7 @@ def customer_rows(store: Store, span: Span, limit: int | None
         SELECT * FROM (
           SELECT customer_id, cases, disc, spent,
             (SELECT segment FROM customers AS k WHERE k.customer_id = per.customer_id)
-          FROM per WHERE disc > 0 ORDER BY spent DESC, disc DESC, customer_id {tail})
+          FROM per WHERE disc > 0 ORDER BY spent DESC, disc DESC, customer_id {tail}) AS top
         """,
         {**params, "limit": limit},
     ).fetchall()
