@@ -9,7 +9,16 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BACKENDS, CliFn, apply_policy, as_json, backend_db, open_db, training_policy_text, write_policy
+from tests.conftest import (
+    BACKENDS,
+    CliFn,
+    apply_policy,
+    as_json,
+    backend_db,
+    open_db,
+    training_policy_text,
+    write_policy,
+)
 from tests.workflow_support import budget, case_row, events, grant_segment, new_case
 
 
