@@ -28,7 +28,7 @@ def copy(
 
     Example: empower db copy data/empower.db postgresql://empower@db.example.com/empower
     """
-    from empower_cli.services.transfer import copy_database
+    from empower_cli.audit.transfer import copy_database
     from empower_cli.store.backend import parse_location
 
     done = copy_database(parse_location(source), parse_location(target))

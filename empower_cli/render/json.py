@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from empower_cli.core.money import format_money
 
 if TYPE_CHECKING:
+    from empower_cli.audit.transfer import Copied
     from empower_cli.audit.verify import Verification
     from empower_cli.core.models import BudgetState, Policy
     from empower_cli.imports.run import Summary
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
     from empower_cli.services.cases import Decision, SegmentGrant
     from empower_cli.services.governance import Applied, PolicyApplication
     from empower_cli.services.simulate import Simulation
-    from empower_cli.services.transfer import Copied
     from empower_cli.services.workflow import QueueItem, StepResult
 
 
