@@ -129,6 +129,13 @@ class PgConnection:
             raise _store_error(self.location, e) from None
 
 
+def _known_external(conn: PgConnection, external_ids: Sequence[str]) -> dict[str, str | None]:
+    """external_id -> content_hash for the ids already recorded: one array parameter for the
+    whole chunk (500 `?` per query, as on SQLite, plans slowly here)."""
+    sql = "SELECT external_id, content_hash FROM cases WHERE external_id = ANY(?)"
+    return dict(conn.execute(sql, (list(dict.fromkeys(external_ids)),)).fetchall())
+
+
 def _store_error(location: str, error: Exception) -> EmpowerError:
     state = getattr(error, "sqlstate", None)
     if state in _BUSY_STATES:
@@ -376,6 +383,9 @@ class PostgresStore(Store):
             for row in rows:
                 copy.write_row(row)
 
+    def known_external(self, external_ids: Sequence[str]) -> dict[str, str | None]:
+        return _known_external(self.pg, external_ids)
+
     def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         assert table in self.COPIED_TABLES
         assert self.conn.in_transaction
@@ -408,8 +418,6 @@ class PgReadOnlyView:
         return self._login
 
     def known_external(self, external_ids: Sequence[str]) -> dict[str, str | None]:
-        from empower_cli.store.bulk import _known_external
-
         return {} if self._conn is None else _known_external(self._conn, external_ids)
 
     def latest_event(self, kind: str) -> dict[str, Any] | None:
