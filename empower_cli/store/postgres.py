@@ -129,6 +129,13 @@ class PgConnection:
             raise _store_error(self.location, e) from None
 
 
+def _has_schema(conn: PgConnection) -> bool:
+    """empower's tables exist. A query of pg_tables, not to_regclass(): under the schema lock,
+    only a statement's fresh snapshot sees another process's schema just committed."""
+    sql = "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'empower_meta')"
+    return bool(conn.execute(sql).fetchone()[0])
+
+
 def _known_external(conn: PgConnection, external_ids: Sequence[str]) -> dict[str, str | None]:
     """external_id -> content_hash for the ids already recorded: one array parameter for the
     whole chunk (500 `?` per query, as on SQLite, plans slowly here)."""
@@ -320,8 +327,7 @@ class PostgresStore(Store):
             raise
 
     def schema_version(self) -> int:
-        row = self.conn.execute("SELECT to_regclass('empower_meta') IS NOT NULL").fetchone()
-        if not row[0]:
+        if not _has_schema(self.pg):
             return 0
         return int(self.conn.execute("SELECT schema_version FROM empower_meta").fetchone()[0])
 
@@ -410,8 +416,7 @@ class PgReadOnlyView:
     def __init__(self, url: str) -> None:
         self._conn: PgConnection | None = connect(url, read_only=True)
         self._login = str(self._conn.execute("SELECT session_user").fetchone()[0])
-        row = self._conn.execute("SELECT to_regclass('empower_meta') IS NOT NULL").fetchone()
-        if not row[0]:
+        if not _has_schema(self._conn):
             self.close()
 
     def login(self) -> str | None:
