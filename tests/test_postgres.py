@@ -266,7 +266,7 @@ def test_sixteen_processes_spending_one_budget_on_postgresql_approve_exactly_wha
 ) -> None:
     barrier = tmp_path / "go"
     policy = race_policy(tmp_path)
-    procs = [spend(barrier, policy, pg_url, f"agent{i}") for i in range(PROCESSES)]  # type: ignore[arg-type]
+    procs = [spend(barrier, policy, pg_url, f"agent{i}") for i in range(PROCESSES)]
     time.sleep(1.5)
     barrier.touch()
     outputs = [p.communicate(timeout=120) for p in procs]

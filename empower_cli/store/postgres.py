@@ -194,8 +194,10 @@ def connect(url: str, *, read_only: bool = False) -> PgConnection:
 
 TEXT = 'TEXT COLLATE "C"'
 # Version 6 of the SQLite schema (store/schema.py), in PostgreSQL's words: a PostgreSQL
-# database starts at the current version in one step. SQLite's report indexes, tuned for its
-# planner, become plain B-trees here; `deferred_indexes` has no use (COPY keeps indexes).
+# database starts at the current version in one step. SQLite's covering report indexes,
+# tuned for its planner, become the four B-trees the look-ups need (an external id, a
+# customer's budget, the queue by status, a period by time): every index slows the COPY,
+# and the reports over all history scan the table anyway. `deferred_indexes` has no use.
 SCHEMA_6 = (
     f"""CREATE TABLE events (seq BIGINT PRIMARY KEY, at {TEXT} NOT NULL, case_id BIGINT, kind {TEXT} NOT NULL,
         actor {TEXT} NOT NULL, os_user {TEXT} NOT NULL, payload {TEXT} NOT NULL, prev_hash {TEXT} NOT NULL,
@@ -220,8 +222,6 @@ SCHEMA_6 = (
     "CREATE INDEX cases_by_customer ON cases (customer_id, status)",
     "CREATE INDEX cases_by_status ON cases (status, opened_at)",
     "CREATE INDEX cases_by_time ON cases (opened_at)",
-    "CREATE INDEX cases_by_agent ON cases (agent, id)",
-    "CREATE INDEX cases_exceptions ON cases (opened_at) WHERE in_policy = 0",
     f"CREATE TABLE customers (customer_id {TEXT} PRIMARY KEY, segment {TEXT}, first_seen {TEXT})",
     f"""CREATE TABLE policies (number BIGINT PRIMARY KEY, version {TEXT} NOT NULL, sha256 {TEXT} NOT NULL,
         currency {TEXT} NOT NULL, text {TEXT} NOT NULL, applied_by {TEXT} NOT NULL, os_user {TEXT} NOT NULL,
@@ -376,12 +376,33 @@ class PostgresStore(Store):
 
     def write_chunk(self, cases: Iterable[Sequence[Any]], events: Iterable[Sequence[Any]],
                     customers: Iterable[Sequence[Any]]) -> None:  # fmt: skip
-        from empower_cli.store.bulk import _UPSERT_CUSTOMERS, CASE_COLUMNS, EVENT_COLUMNS
+        from empower_cli.store.bulk import CASE_COLUMNS, EVENT_COLUMNS
 
         assert self.conn.in_transaction, "write_chunk outside a write transaction"
         self._copy("cases", CASE_COLUMNS, cases)
-        self.conn.executemany(_UPSERT_CUSTOMERS, customers)
+        self._upsert_customers(customers)
         self._copy("events", EVENT_COLUMNS, events)
+
+    def _upsert_customers(self, customers: Iterable[Sequence[Any]]) -> None:
+        """The chunk's (customer, segment, first seen) rows as one statement: merged here as the
+        row-by-row upsert would leave them (the earliest time, the last segment given), since
+        one INSERT … ON CONFLICT may not touch a row twice."""
+        from empower_cli.store.bulk import _UPSERT_CUSTOMERS
+
+        merged: dict[str, tuple[str | None, str]] = {}
+        for customer, segment, first_seen in customers:
+            if customer in merged:
+                known_segment, known_first = merged[customer]
+                merged[customer] = (segment or known_segment, min(first_seen, known_first))
+            else:
+                merged[customer] = (segment, first_seen)
+        if not merged:
+            return
+        ids = list(merged)
+        upsert = _UPSERT_CUSTOMERS.replace(
+            "VALUES (?, ?, ?)", "SELECT * FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]))"
+        )
+        self.conn.execute(upsert, (ids, [merged[c][0] for c in ids], [merged[c][1] for c in ids]))
 
     def _copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
