@@ -285,3 +285,28 @@ def test_sixteen_processes_spending_one_budget_on_postgresql_approve_exactly_wha
         seqs = [r[0] for r in conn.execute("SELECT seq FROM events ORDER BY seq")]
         assert seqs == list(range(1, PROCESSES + 2))
     assert all(p.poll() is not None for p in procs)  # every process we started has ended
+
+
+# -- the store on PostgreSQL ---------------------------------------------------------------------
+
+
+def test_a_newer_schema_is_refused_with_one_line_and_exit_1(tmp_path: Path, pg_url: str) -> None:
+    policy = write_policy(tmp_path)
+    assert run(policy, pg_url, "case", "list").exit_code == 0  # creates the schema
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE empower_meta SET schema_version = 99")
+    r = run(policy, pg_url, "case", "list")
+    assert r.exit_code == 1, r.output
+    assert "schema version 99" in r.output
+    assert "upgrade empower" in r.output
+
+
+def test_a_dry_run_import_creates_nothing_on_an_empty_database(tmp_path: Path, pg_url: str) -> None:
+    from tests.test_import import HEADER, row, state, write
+
+    policy = write_policy(tmp_path)
+    r = run(policy, pg_url, "--json", "import", "cases", str(write(tmp_path, HEADER + row("D-1"))), "--dry-run",
+            agent="carol")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["imported"] == 1
+    assert state(pg_url) == ([], None)  # not even the schema
