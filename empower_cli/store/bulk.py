@@ -190,7 +190,7 @@ class ReadOnlyView:
     empty when there is no database yet (nothing is recorded, so every id is new)."""
 
     def __init__(self, path: Path) -> None:
-        self._conn = open_read_only(path)
+        self._conn: Connection | None = open_read_only(path)
 
     def known_external(self, external_ids: Sequence[str]) -> dict[str, str | None]:
         """As `known_external`, for the database as it stands."""

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from empower_cli.core.errors import DatabaseBusy, EmpowerError, StoreError
+from empower_cli.store.bulk import ReadOnlyView
 from empower_cli.store.schema import SCHEMA_VERSION
 from empower_cli.store.sqlite import Cursor, Store
 
@@ -431,32 +432,20 @@ class PostgresStore(Store):
         pass
 
 
-class PgReadOnlyView:
-    """`bulk.ReadOnlyView` on PostgreSQL: a read-only session (a dry run writes nothing)."""
+class PgReadOnlyView(ReadOnlyView):
+    """`bulk.ReadOnlyView` on PostgreSQL: a read-only session (a dry run writes nothing), empty
+    when the database has no schema yet."""
 
     def __init__(self, url: str) -> None:
-        self._conn: PgConnection | None = connect(url, read_only=True)
-        self._login = str(self._conn.execute("SELECT session_user").fetchone()[0])
-        if not _has_schema(self._conn):
-            self.close()
+        conn = connect(url, read_only=True)
+        self._login = str(conn.execute("SELECT session_user").fetchone()[0])
+        self._pg: PgConnection | None = conn if _has_schema(conn) else None
+        self._conn = self._pg
+        if self._pg is None:
+            conn.close()
 
     def login(self) -> str | None:
         return self._login
 
     def known_external(self, external_ids: Sequence[str]) -> dict[str, str | None]:
-        return {} if self._conn is None else _known_external(self._conn, external_ids)
-
-    def latest_event(self, kind: str) -> dict[str, Any] | None:
-        from empower_cli.store.sqlite import latest_event
-
-        return None if self._conn is None else latest_event(self._conn, kind)
-
-    def next_prev_hash(self, seq: int) -> str | None:
-        from empower_cli.store.sqlite import next_prev_hash
-
-        return None if self._conn is None else next_prev_hash(self._conn, seq)
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        return {} if self._pg is None else _known_external(self._pg, external_ids)
