@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -69,6 +69,8 @@ def handle_errors() -> Iterator[None]:
         yield
     except (typer.Exit, typer.Abort, typer.TyperException):
         raise  # an exit code already chosen, or a usage error (exit 2) that `Root.main` prints
+    except BrokenPipeError:
+        reader_gone()
     except EmpowerError as e:
         print_error(str(e))
         if isinstance(e, PolicyError):
@@ -87,6 +89,15 @@ def handle_errors() -> Iterator[None]:
             raise typer.Exit(1) from None
         print_error(f"internal error: {type(e).__name__}: {e} (set EMPOWER_DEBUG=1 for details)")
         raise typer.Exit(1) from None
+
+
+def reader_gone() -> NoReturn:
+    """stdout's reader went away (`| head -1`, `| head -0`): it has what it wanted. End quietly
+    with 0, as git and gh do: no message, no traceback (Click alone would exit 1)."""
+    from empower_cli.cli.entry import stdout_to_devnull
+
+    stdout_to_devnull()
+    raise typer.Exit(0) from None
 
 
 class Group(TyperGroup):
@@ -115,6 +126,12 @@ class Root(Group):
         with handle_errors():
             return super().invoke(ctx)
 
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        try:  # `empower --help | head -1`: the root's help is printed while parsing, before invoke
+            return super().make_context(info_name, args, parent, **extra)
+        except BrokenPipeError:
+            reader_gone()
+
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
              windows_expand_args: bool = True, **extra: Any) -> Any:  # fmt: skip
@@ -123,8 +140,17 @@ class Root(Group):
 
         if not standalone_mode:
             return run()
+        from empower_cli.cli.entry import stdout_to_devnull
+
+        before = _stdout_file()
         try:
             rv = run()
+        except SystemExit as e:
+            # rich (a table, Typer's help) answers a closed pipe by pointing stdout at /dev/null
+            # and exiting 1: the reader went away, which is no error here (see `reader_gone`).
+            if e.code == 1 and _stdout_file() != before and _stdout_file() == _devnull_file():
+                sys.exit(0)
+            raise
         except typer.TyperException as e:  # Click's errors: Typer 0.28+ ships its own Click, built on this
             message = " ".join(e.format_message().split())
             ctx = getattr(e, "ctx", None)  # usage errors carry the command they are about
@@ -134,7 +160,28 @@ class Root(Group):
         except typer.Abort:
             print_error("aborted: nothing was recorded")
             sys.exit(1)
+        try:
+            sys.stdout.flush()  # a closed pipe shows here, not in Python's own flush at exit
+        except BrokenPipeError:
+            stdout_to_devnull()  # the command ran to its end: its exit code stands
         sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)
+
+
+def _stdout_file() -> tuple[int, int] | None:
+    """What file descriptor 1 is (device, inode), to see whether something redirected it."""
+    try:
+        st = os.fstat(1)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _devnull_file() -> tuple[int, int] | None:
+    try:
+        st = os.stat(os.devnull)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _shorten(text: str, limit: int) -> str:
