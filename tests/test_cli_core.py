@@ -356,7 +356,7 @@ FACTS = ["days_since_purchase=20", "has_receipt=yes"]
         ("--amount", "1,000.00", "amount"), ("--amount", "NaN", "amount"), ("--amount", "inf", "amount"),
         ("--amount", "9" * 400, "amount"), ("--amount", "", "amount"), ("--amount", "$5", "amount"),
         ("--justification", "short", "justification"), ("--justification", "x" * 20 + "\x00", "justification"),
-        ("--reaction", "furious", "reaction"),
+        ("--reaction", "furious", "Invalid value for '--reaction'"),  # a declared choice: Click names it
         ("--fact", "days_since_purchase", "--fact"), ("--fact", "=3", "--fact"),
         ("--fact", "colour=red", "fact 'colour'"), ("--fact", "days_since_purchase=soon", "fact days_since_purchase"),
         ("--fact", "days_since_purchase=-3", "fact days_since_purchase"),

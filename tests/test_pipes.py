@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import CliFn
 from tests.workflow_support import new_case
 
-FORMATS = ("table", "json", "csv", "markdown")
+FORMATS = ("table", "tsv", "json", "csv", "markdown")
 REPORTS = ("summary", "agents", "rules", "customers", "pairs", "outcomes")
 FLAG_DECISION = ("case", "new", "--customer", "C-9", "--type", "late_return", "--fact", "days_since_purchase=20",
                  "--fact", "has_receipt=yes", "--action", "refund", "--amount", "20.00", "--justification",
@@ -21,6 +21,8 @@ FLAG_DECISION = ("case", "new", "--customer", "C-9", "--type", "late_return", "-
 COMMANDS = [
     *[("audit", report, "--format", fmt) for report in REPORTS for fmt in FORMATS],
     ("audit", "head"), ("audit", "verify"), ("audit", "verify", "--json"),
+    *[(*command, "--format", fmt) for command in (("case", "list"), ("case", "queue"), ("customer", "show", "C-1"))
+      for fmt in ("table", "tsv", "csv", "json")],
     ("case", "list"), ("case", "list", "--json"), ("case", "queue"), ("case", "queue", "--json"),
     ("case", "show", "1"), ("case", "show", "1", "--json"),
     ("customer", "show", "C-1"), ("customer", "show", "C-1", "--json"),

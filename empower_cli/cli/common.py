@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -38,6 +39,46 @@ DbOption = Annotated[
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Machine-readable JSON on stdout.")
 ]
+
+
+class ListFormat(str, Enum):
+    """How a list leaves the program: a table for people, TSV or CSV for scripts, or JSON."""
+
+    table = "table"
+    tsv = "tsv"
+    csv = "csv"
+    json = "json"
+
+
+ListFormatOption = Annotated[
+    ListFormat | None,
+    typer.Option("--format", case_sensitive=False, show_default=False,
+                 help="table, tsv, csv or json (default: table on a terminal, tsv in a pipe; json with --json)."),
+]  # fmt: skip
+
+
+class CaseStatus(str, Enum):
+    """A case's status (core.models.STATUSES, which a test holds equal), as a declared choice."""
+
+    approved = "approved"
+    pending_cosign = "pending_cosign"
+    pending_supervisor = "pending_supervisor"
+    denied = "denied"
+    expired = "expired"
+
+
+class ReactionChoice(str, Enum):
+    """The customer's reaction (core.models.REACTIONS), as a declared choice."""
+
+    satisfied = "satisfied"
+    neutral = "neutral"
+    dissatisfied = "dissatisfied"
+
+
+ReactionOption = Annotated[
+    ReactionChoice | None,
+    typer.Option("--reaction", case_sensitive=False, show_default=False, help="The customer's reaction."),
+]
 WHEN = "an ISO date/time, or a duration ago: 30d, 12h, 5m (s, m = minutes, h, d, w)"
 MAX_SQL_INT = 2**63 - 1  # SQLite's largest integer: a bigger id or limit is refused (exit 2), not a crash
 CaseId = Annotated[int, typer.Argument(help="The case number, as printed by `case new`.", min=1, max=MAX_SQL_INT)]
@@ -59,6 +100,26 @@ def settings(ctx: typer.Context) -> Settings:
 
 def wants_json(ctx: typer.Context, local: bool) -> bool:
     return local or settings(ctx).json
+
+
+def chosen_format(ctx: typer.Context, fmt: Enum | None, local_json: bool) -> str:
+    """--format wins; --json (global or local) means json; otherwise a table for a person at a
+    terminal and tab-separated full values for a pipe or a file (as `gh` does)."""
+    from empower_cli.core.errors import InvalidInput
+
+    as_json = wants_json(ctx, local_json)
+    if fmt is None:
+        return "json" if as_json else "table" if sys.stdout.isatty() else "tsv"
+    if as_json and fmt.value != "json":
+        raise InvalidInput("--format", f"--json asks for JSON but --format asks for {fmt.value}")
+    return str(fmt.value)
+
+
+def print_rows(fmt: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A list as TSV or CSV on stdout, with its header."""
+    from empower_cli.render.tabular import delimited
+
+    sys.stdout.write(delimited(fmt, header, rows))
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar, cast
@@ -261,8 +262,7 @@ def needs(evaluation: Evaluation, min_chars: int) -> list[str]:
 def record(t: Talk, proposal: Proposal, previewed: Evaluation) -> int:
     """Record in one transaction; the verdict is re-checked against the budget under the lock."""
     from empower_cli.core.timeutil import utcnow
-    from empower_cli.render.json import next_step
-    from empower_cli.render.terminal import console
+    from empower_cli.render.terminal import recorded_text
     from empower_cli.services.cases import open_case
 
     try:
@@ -272,10 +272,8 @@ def record(t: Talk, proposal: Proposal, previewed: Evaluation) -> int:
         t.out.print("nothing was recorded")
         return e.exit_code
     show_changes(t, previewed, decision.evaluation)
-    status = decision.evaluation.status
-    out = console()
-    out.print(f"recorded case [bold]{decision.case_id}[/]: {status}")
-    out.print(f"next step: {safe(next_step(decision.case_id, status))}")
+    sys.stdout.write(recorded_text(decision.case_id, decision.evaluation.status))
+    sys.stdout.flush()
     return 0
 
 

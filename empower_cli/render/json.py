@@ -49,6 +49,12 @@ def next_step(case_id: int, status: str) -> str:
     return "nothing: the decision is final"
 
 
+# The keys of one case in `case queue --json` (and the columns of the queue in TSV and CSV).
+QUEUE_KEYS = ("case_id", "waiting_for", "opened_at", "age", "customer_id", "agent", "case_type", "action",
+              "amount", "discretionary_amount", "rules_bent", "rules_blocked", "objections", "expires_at",
+              "time_left")  # fmt: skip
+
+
 def queue_json(item: QueueItem, digits: int) -> dict[str, Any]:
     c = item.case
     return {
@@ -67,6 +73,27 @@ def step_json(result: StepResult, policy: Policy) -> dict[str, Any]:
     out.update({k: v for k, v in result.payload.items() if k not in ("status", "from")})
     out["budget"] = budget_json(result.budget, policy.digits)
     return out
+
+
+# The keys of one case in `case list --json` (and the columns of a list of cases in TSV and CSV).
+CASE_SUMMARY_KEYS = ("case_id", "opened_at", "customer_id", "agent", "case_type", "action", "amount",
+                     "discretionary_amount", "status", "imported")  # fmt: skip
+
+
+def customer_json(customer: str, segment: str | None, budget: BudgetState, cases: list[dict[str, Any]],
+                  policy: Policy) -> dict[str, Any]:  # fmt: skip
+    """`customer show --json`."""
+    return {"customer_id": customer, "segment": segment, "window_days": policy.budget.window_days,
+            "budget": budget_json(budget, policy.digits), "discretionary_cases": budget.count,
+            "cases": [case_summary_json(c, policy.digits) for c in cases]}  # fmt: skip
+
+
+def customer_fields(shown: dict[str, Any], policy: Policy) -> list[list[Any]]:
+    """`customer show` in a pipe: the customer's figures as (field, value) lines, flat."""
+    return [["customer_id", shown["customer_id"]], ["segment", shown["segment"]],
+            ["window_days", shown["window_days"]], ["currency", policy.currency],
+            *([k, v] for k, v in shown["budget"].items()),
+            ["discretionary_cases", shown["discretionary_cases"]], ["max_cases", policy.budget.max_cases]]  # fmt: skip
 
 
 def case_summary_json(case: dict[str, Any], digits: int) -> dict[str, Any]:

@@ -14,8 +14,10 @@ from empower_cli.core.text import visible
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
+    from rich.table import Table
 
     from empower_cli.core.models import BudgetState, Evaluation, Policy
+    from empower_cli.services.workflow import QueueItem
 
 RESULT_STYLE = {"pass": "green", "bent": "yellow", "blocked": "bold red"}
 INLINE_TEXT_CHARS = 60  # longer free text, or text with a line break or tab, is shown below the panel
@@ -47,6 +49,14 @@ def money_line(budget: BudgetState, digits: int, currency: str) -> str:
 
     return (f"limit {m(budget.limit)} · spent {m(budget.spent)} · held {m(budget.held)} · "
             f"[bold]remaining {m(budget.remaining)} {currency}[/]")  # fmt: skip
+
+
+def recorded_text(case_id: int, status: str) -> str:
+    """What a recorded case prints on stdout: its id and status, then the next step, each whole
+    on one line (a terminal wraps it where it must; no command is broken by us)."""
+    from empower_cli.render.json import next_step
+
+    return f"recorded case {case_id}: {status}\nnext step: {visible(next_step(case_id, status))}\n"
 
 
 def rules_table(rules: Sequence[Mapping[str, str]]) -> RenderableType:
@@ -195,20 +205,52 @@ def _event_detail(payload: Mapping[str, Any]) -> str:
     return str(payload.get("note") or payload.get("reason") or payload.get("status") or "")
 
 
-def cases_table(cases: Sequence[Mapping[str, Any]], *, digits: int) -> RenderableType:
+def list_table(title: str | None = None) -> Table:
+    """A list for a terminal: no box drawing, so a terminal of 80 columns has room for the values."""
     from rich.table import Table
 
+    return Table(title=title, header_style="bold underline", box=None, pad_edge=False, padding=(0, 1, 0, 0))
+
+
+def add_columns(table: Table, columns: Sequence[str]) -> None:
+    """COLUMNS as `name`, `name:r` (a number: right-aligned) or `name:w` (text that may wrap).
+    Only text wraps (folding an unbroken id): a date, an amount, an id or a time left is never
+    cut or wrapped while the terminal has room for them (80 columns and more)."""
+    for col in columns:
+        name, _, how = col.partition(":")
+        table.add_column(name, justify="right" if how == "r" else "left", no_wrap=how != "w", overflow="fold",
+                         min_width=len(name) if how == "w" else None)  # a header is not folded mid-word
+
+
+def cases_table(cases: Sequence[Mapping[str, Any]], *, digits: int) -> RenderableType:
     from empower_cli.core.money import format_money
 
-    table = Table(header_style="bold")
-    for col in ("id", "opened", "customer", "agent", "type", "action", "discretion", "status"):
-        table.add_column(col, justify="right" if col in ("id", "discretion") else "left")
+    table = list_table()
+    add_columns(table, ("id:r", "opened", "customer:w", "agent:w", "type:w", "action:w", "discretion:r", "status"))
     for c in cases:
         status = c["effective_status"]
         table.add_row(str(c["id"]), c["opened_at"][:16].replace("T", " "), safe(c["customer_id"]),
                       safe(c["agent"]), safe(c["case_type"]), safe(c["action"]),
                       format_money(c["discretionary_amount"], digits),
                       f"[{STATUS_STYLE.get(status, '')}]{status}[/]")  # fmt: skip
+    return table
+
+
+def queue_table(items: Sequence[QueueItem], *, agent: str, role: str, digits: int) -> RenderableType:
+    """`case queue` for a person: what waits, oldest first, with its rules and time left."""
+    from empower_cli.core.money import format_money
+
+    table = list_table(title=f"waiting for {safe(agent)} ({safe(role)})")
+    add_columns(table, ("id:r", "needs", "age:r", "customer:w", "agent:w", "action:w", "amount:r", "rules bent:w",
+                        "left:r"))  # fmt: skip
+    for i in items:
+        c = i.case
+        needs = "co-sign" if i.waiting_for == "cosign" else "[magenta]supervisor[/]"
+        if c["objections"]:
+            needs += f" [red]✗{c['objections']}[/]"
+        rules = [safe(r) for r in i.rules_bent] + [f"[red]{safe(r)}![/]" for r in i.rules_blocked]
+        table.add_row(str(c["id"]), needs, i.age, safe(c["customer_id"]), safe(c["agent"]), safe(c["action"]),
+                      format_money(c["amount"], digits), "\n".join(rules) or "[dim]—[/]", i.time_left)  # fmt: skip
     return table
 
 
