@@ -21,6 +21,8 @@ from empower_cli.cli.common import (
     ListFormatOption,
     ReactionOption,
     chosen_format,
+    complete_action,
+    complete_case_type,
     print_error,
     print_json,
     print_rows,
@@ -42,11 +44,13 @@ def new(
     ctx: typer.Context,
     customer: Annotated[str | None, Opt("--customer", help="Customer id.", show_default=False)] = None,
     segment: Annotated[str | None, Opt("--segment", help="Customer segment (e.g. vip).", show_default=False)] = None,
-    case_type: Annotated[str | None, Opt("--type", help="Case type from the policy.", show_default=False)] = None,
+    case_type: Annotated[str | None, Opt("--type", help="Case type from the policy.", show_default=False,
+                                         autocompletion=complete_case_type)] = None,
     fact: Annotated[
         list[str] | None, Opt("--fact", help="A fact as NAME=VALUE; repeat for each fact.", show_default=False)
     ] = None,
-    action: Annotated[str | None, Opt("--action", help="The proposed action.", show_default=False)] = None,
+    action: Annotated[str | None, Opt("--action", help="The proposed action (of the case type).", show_default=False,
+                                      autocompletion=complete_action)] = None,
     amount: Annotated[
         str | None, Opt("--amount", help="Money value of the resolution, e.g. 89.90.", show_default=False)
     ] = None,

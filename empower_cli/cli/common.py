@@ -79,6 +79,38 @@ ReactionOption = Annotated[
     ReactionChoice | None,
     typer.Option("--reaction", case_sensitive=False, show_default=False, help="The customer's reaction."),
 ]
+
+
+def _completion_policy(ctx: typer.Context) -> Policy | None:
+    """The policy file a command line would find (--policy, EMPOWER_POLICY or the nearest
+    policies.toml), for shell completion only: nothing is decided with it."""
+    from empower_cli.policy.load import load_policy
+    from empower_cli.policy.paths import find_policy
+
+    try:
+        explicit = ctx.find_root().params.get("policy") or os.environ.get("EMPOWER_POLICY")
+        return load_policy(find_policy(Path(explicit) if explicit else None))
+    except Exception:  # a shell completing a word must never see an error
+        return None
+
+
+def complete_case_type(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    """`--type <TAB>`: the case types of the policy file, with their titles."""
+    policy = _completion_policy(ctx)
+    types = policy.case_types.values() if policy is not None else ()
+    return [(t.id, t.title) for t in types if t.id.startswith(incomplete)]
+
+
+def complete_action(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    """`--action <TAB>`: the actions of the case type given with --type (every action without one)."""
+    policy = _completion_policy(ctx)
+    if policy is None:
+        return []
+    chosen = policy.case_types.get(ctx.params.get("case_type") or "")
+    ids = chosen.actions if chosen is not None else tuple(policy.actions)
+    return [(a, policy.actions[a].title) for a in ids if a.startswith(incomplete) and a in policy.actions]
+
+
 WHEN = "an ISO date/time, or a duration ago: 30d, 12h, 5m (s, m = minutes, h, d, w)"
 MAX_SQL_INT = 2**63 - 1  # SQLite's largest integer: a bigger id or limit is refused (exit 2), not a crash
 CaseId = Annotated[int, typer.Argument(help="The case number, as printed by `case new`.", min=1, max=MAX_SQL_INT)]
