@@ -86,7 +86,8 @@ def new(
         from empower_cli.render.terminal import console, evaluation_panel, recorded_text
 
         # The evaluation is for the person; the result (case id, next step) is what a pipe reads.
-        console(stderr=True).print(evaluation_panel(decision.evaluation, s.policy, title=f"case {decision.case_id}"))
+        console(stderr=True).print(evaluation_panel(decision.evaluation, s.policy, title=f"case {decision.case_id}",
+                                                    proposal=decision.proposal))  # fmt: skip
         sys.stdout.write(recorded_text(decision.case_id, decision.evaluation.status))
 
 

@@ -10,7 +10,7 @@ from empower_cli.core.money import format_money
 
 if TYPE_CHECKING:
     from empower_cli.audit.verify import Verification
-    from empower_cli.core.models import BudgetState, Policy
+    from empower_cli.core.models import BudgetState, Evaluation, Fact, Policy, Proposal
     from empower_cli.imports.run import Summary
     from empower_cli.services.admin import Initialised
     from empower_cli.services.cases import Decision, SegmentGrant
@@ -24,6 +24,37 @@ def budget_json(budget: BudgetState, digits: int) -> dict[str, str]:
     return budget.as_money(digits)
 
 
+def typed_value(value: Any, fact: Fact | None, digits: int) -> Any:
+    """A fact's value as JSON types it: numbers and booleans as such, money as a string,
+    a date as YYYY-MM-DD, a list of allowed values as a list."""
+    if isinstance(value, tuple | list):
+        return [typed_value(v, fact, digits) for v in value]
+    if fact is not None and fact.type == "money" and isinstance(value, int) and not isinstance(value, bool):
+        return format_money(value, digits)
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def rules_json(evaluation: Evaluation, proposal: Proposal, policy: Policy) -> list[dict[str, Any]]:
+    """Each rule result of SPEC §5 ({id, result, text}) with the numbers behind it: the `fact`
+    it limits, the customer's `value`, its `op`, the standard `limit` and, for a rule that can
+    be bent, the `bend_limit` (for `max_age_days`, limits in days and the value a date)."""
+    ctype = policy.case_types[proposal.case_type]
+    rules = {r.id: r for r in ctype.rules}
+    out: list[dict[str, Any]] = []
+    for result in evaluation.rules:
+        shown: dict[str, Any] = dict(result.as_dict())
+        rule = rules.get(result.id)
+        if rule is not None:
+            fact = ctype.fact(rule.fact)
+            limits_fact = None if rule.op == "max_age_days" else fact  # days, not the fact's type
+            shown.update(fact=rule.fact, value=typed_value(proposal.facts.get(rule.fact), fact, policy.digits),
+                         op=rule.op, limit=typed_value(rule.standard, limits_fact, policy.digits))  # fmt: skip
+            if rule.bendable:
+                shown["bend_limit"] = typed_value(rule.bend, limits_fact, policy.digits)
+        out.append(shown)
+    return out
+
+
 def decision_json(decision: Decision, policy: Policy) -> dict[str, Any]:
     """The `case new --json` object of SPEC §5."""
     ev = decision.evaluation
@@ -32,7 +63,7 @@ def decision_json(decision: Decision, policy: Policy) -> dict[str, Any]:
         "status": ev.status,
         "in_policy": ev.in_policy,
         "discretionary_amount": format_money(ev.discretionary_amount, policy.digits),
-        "rules": [r.as_dict() for r in ev.rules],
+        "rules": rules_json(ev, decision.proposal, policy),
         "reasons": list(ev.reasons),
         "budget": budget_json(ev.budget_after, policy.digits),
         "policy_version": policy.version,

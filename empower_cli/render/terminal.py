@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.table import Table
 
-    from empower_cli.core.models import BudgetState, Evaluation, Policy
+    from empower_cli.core.models import BudgetState, Evaluation, Policy, Proposal
     from empower_cli.services.workflow import QueueItem
 
 RESULT_STYLE = {"pass": "green", "bent": "yellow", "blocked": "bold red"}
@@ -59,30 +59,57 @@ def recorded_text(case_id: int, status: str) -> str:
     return f"recorded case {case_id}: {status}\nnext step: {visible(next_step(case_id, status))}\n"
 
 
-def rules_table(rules: Sequence[Mapping[str, str]]) -> RenderableType:
-    from rich.table import Table
+def rules_table(rules: Sequence[Mapping[str, Any]]) -> RenderableType:
+    """Each rule's result and text and, when the rule carries them (`render.json.rules_json`),
+    the customer's value against its limits: `days_since_purchase 40 · standard ≤ 15 · bendable ≤ 30`."""
+    from rich.table import Column, Table
 
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    table.add_column("rule")
-    table.add_column("result")
-    table.add_column("text")
+    table = Table("rule", "result", Column("text", overflow="fold"), show_header=True, header_style="bold",
+                  box=None, pad_edge=False)  # fmt: skip
     for r in rules:
         style = RESULT_STYLE.get(r["result"], "")
-        table.add_row(safe(r["id"]), f"[{style}]{r['result']}[/]", safe(r["text"]))
+        measure = measure_text(r)  # under the text: at 80 columns it has the room of a line
+        text = safe(r["text"]) + (f"\n[dim]{safe(measure)}[/]" if measure else "")
+        table.add_row(safe(r["id"]), f"[{style}]{r['result']}[/]", text)
     return table
 
 
-def evaluation_panel(ev: Evaluation, policy: Policy, *, title: str = "Evaluation") -> RenderableType:
+def measure_text(rule: Mapping[str, Any]) -> str:
+    """The numbers behind a rule result, in words a person reads at a glance."""
+    if "fact" not in rule:
+        return ""
+
+    def show(value: Any) -> str:
+        return "yes" if value is True else "no" if value is False else str(value)
+
+    op, limit = rule["op"], rule["limit"]
+    head = f"{rule['fact']} {show(rule['value'])}"
+    if op == "equals":
+        return f"{head} · must be {show(limit)}"
+    if op == "one_of":
+        return f"{head} · must be one of {', '.join(show(v) for v in limit)}"
+    sign = "≥" if op == "min" else "≤"
+    unit = " days old" if op == "max_age_days" else ""
+    bend = f" · bendable {sign} {show(rule['bend_limit'])}{unit}" if "bend_limit" in rule else " · cannot be bent"
+    return f"{head} · standard {sign} {show(limit)}{unit}{bend}"
+
+
+def evaluation_panel(ev: Evaluation, policy: Policy, *, title: str = "Evaluation",
+                     proposal: Proposal | None = None) -> RenderableType:  # fmt: skip
+    """The verdict: each rule (with the numbers, given the PROPOSAL), the budget effect, the
+    status and its reasons, and whether the justification it needs is still missing."""
     from rich.console import Group
     from rich.panel import Panel
 
     from empower_cli.core.money import format_money
     from empower_cli.core.verdict import budget_effect
+    from empower_cli.render.json import rules_json
 
     digits = policy.digits
     parts: list[RenderableType] = []
     if ev.rules:
-        parts.append(rules_table([r.as_dict() for r in ev.rules]))
+        rules = rules_json(ev, proposal, policy) if proposal is not None else [r.as_dict() for r in ev.rules]
+        parts.append(rules_table(rules))
     else:
         parts.append("[dim]no rules for this case type[/]")
     kind = "in policy" if ev.in_policy else "out of policy"
@@ -95,8 +122,9 @@ def evaluation_panel(ev: Evaluation, policy: Policy, *, title: str = "Evaluation
     for reason in ev.reasons:
         parts.append(f"  • {safe(reason)}")
     if ev.justification_required:
-        parts.append(f"[yellow]needs a justification of at least "
-                     f"{policy.min_justification_chars} characters[/]")  # fmt: skip
+        given = len(proposal.justification.strip()) if proposal is not None else 0
+        parts.append(f"[green]justification given ({given} characters)[/]" if given >= policy.min_justification_chars
+                     else f"[yellow]needs a justification of at least {policy.min_justification_chars} characters[/]")
     return Panel(Group(*parts), title=title, expand=False)
 
 
