@@ -20,6 +20,7 @@ from empower_cli import __version__
 from empower_cli.cli.app import app
 from empower_cli.services.identity import os_account
 from tests.conftest import JUSTIFICATION, LATE_RETURN, CliFn, as_json, training_policy_text, write_policy
+from tests.errors_support import said
 
 SPEC_KEYS = {
     "case_id", "status", "in_policy", "discretionary_amount", "rules", "reasons", "budget",
@@ -393,9 +394,10 @@ def test_bad_input_on_each_flag_exits_2_naming_the_field_and_records_nothing(
     r = cli(*args)
     assert r.exit_code == 2, r.output
     assert r.stdout == ""
-    lines = r.stderr.splitlines()
+    lines = said(r).splitlines()  # under --json: one line of JSON, {"error": {"code", "message", ...}}
     assert len(lines) == 1, r.stderr
     assert lines[0].startswith(f"error: {field}"), lines[0]
+    assert json.loads(r.stderr)["error"]["code"] in ("invalid_input", "usage")
     assert "Traceback" not in r.stderr
     assert snapshot(db_path) == before
 
@@ -407,7 +409,7 @@ def test_a_missing_value_of_case_new_exits_2_naming_it(cli: CliFn, db_path: Path
         args += ["--fact", f]
     r = cli(*args)
     assert r.exit_code == 2, r.output
-    assert f"error: {missing.lstrip('-')}: is required" in r.stderr
+    assert f"error: {missing.lstrip('-')}: is required" in said(r)
     assert snapshot(db_path)[:2] == ([], [])
 
 
@@ -415,7 +417,7 @@ def test_a_missing_fact_exits_2_naming_it(cli: CliFn, db_path: Path) -> None:
     args = ["case", "new", "--json", *(x for k, v in BASE.items() for x in (k, v)), "--fact", FACTS[0]]
     r = cli(*args)
     assert r.exit_code == 2, r.output
-    assert "error: fact has_receipt: is required" in r.stderr
+    assert "error: fact has_receipt: is required" in said(r)
 
 
 @pytest.mark.parametrize(

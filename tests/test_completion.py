@@ -100,3 +100,14 @@ def test_the_declared_choices_match_the_cores_values() -> None:
 
     assert tuple(s.value for s in CaseStatus) == STATUSES
     assert tuple(r.value for r in ReactionChoice) == REACTIONS
+
+
+def test_under_json_a_usage_error_is_json_on_stderr_too(cli: CliFn) -> None:
+    import json
+
+    r = cli("case", "list", "--status", "aproved", "--json")
+    assert r.exit_code == 2, r.output
+    assert r.stdout == ""
+    error = json.loads(r.stderr)["error"]
+    assert (error["code"], error["exit_code"]) == ("usage", 2)
+    assert "'aproved' is not one of" in error["message"]

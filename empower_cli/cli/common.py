@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -155,9 +155,10 @@ def print_rows(fmt: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -
 
 
 @contextmanager
-def handle_errors() -> Iterator[None]:
+def handle_errors(as_json: Callable[[], bool] = lambda: False) -> Iterator[None]:
     """Turn every failure of a command into a one-line message on stderr and the SPEC §5 exit
-    code. Used once, by the root group around every command (`Root.invoke`)."""
+    code (under --json, AS_JSON, one line of JSON: `{"error": {"code", "message", ...}}`).
+    Used once, by the root group around every command (`Root.invoke`)."""
     try:
         yield
     except (typer.Exit, typer.Abort, typer.TyperException):
@@ -165,23 +166,33 @@ def handle_errors() -> Iterator[None]:
     except BrokenPipeError:
         reader_gone()
     except EmpowerError as e:
-        print_error(str(e))
-        if isinstance(e, PolicyError):
-            for problem in e.problems:
-                print_error(problem, prefix="  ")
-        raise typer.Exit(e.exit_code) from None
+        fail(str(e), e.exit_code, as_json=as_json(), problems=e.problems if isinstance(e, PolicyError) else ())
     except KeyboardInterrupt:
-        print_error("interrupted: nothing was recorded")
-        raise typer.Exit(130) from None
+        fail("interrupted: nothing was recorded", 130, as_json=as_json())
     except Exception as e:  # the last resort of SPEC §5: exit 1, one line
         if os.environ.get("EMPOWER_DEBUG") == "1":
             raise
         sqlite3 = sys.modules.get("sqlite3")
         if sqlite3 is not None and isinstance(e, sqlite3.Error):  # a failing disk is not a bug
-            print_error(f"the database failed: {e}; nothing more was recorded")
-            raise typer.Exit(1) from None
-        print_error(f"internal error: {type(e).__name__}: {e} (set EMPOWER_DEBUG=1 for details)")
-        raise typer.Exit(1) from None
+            fail(f"the database failed: {e}; nothing more was recorded", 1, as_json=as_json())
+        fail(f"internal error: {type(e).__name__}: {e} (set EMPOWER_DEBUG=1 for details)", 1, as_json=as_json())
+
+
+def fail(message: str, exit_code: int, *, as_json: bool, problems: Sequence[str] = (),
+         usage: bool = False) -> NoReturn:  # fmt: skip
+    """Say why the command failed, on stderr (a line, or JSON under --json), and exit."""
+    if as_json:
+        from empower_cli.core.text import visible
+        from empower_cli.render.json import error_json
+
+        shown = error_json(visible(message), exit_code, [visible(p) for p in problems], usage=usage)
+        sys.stderr.write(json.dumps(shown, ensure_ascii=False) + "\n")
+        sys.stderr.flush()
+    else:
+        print_error(message)
+        for problem in problems:
+            print_error(problem, prefix="  ")
+    raise typer.Exit(exit_code)
 
 
 def reader_gone() -> NoReturn:
@@ -216,7 +227,12 @@ class Root(Group):
     one line on stderr with exit 2, like every other refusal (SPEC §5, §9)."""
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
-        with handle_errors():
+        rest = [*getattr(ctx, "_protected_args", ()), *ctx.args]  # the command's own arguments
+
+        def as_json() -> bool:  # the global --json, or the command's
+            return settings(ctx).json or "--json" in rest
+
+        with handle_errors(as_json):
             return super().invoke(ctx)
 
     def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
@@ -248,8 +264,11 @@ class Root(Group):
             message = " ".join(e.format_message().split())
             ctx = getattr(e, "ctx", None)  # usage errors carry the command they are about
             where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
-            print_error(_shorten(message, 300) + where)
-            sys.exit(e.exit_code)
+            as_json = "--json" in (sys.argv[1:] if args is None else args)
+            try:
+                fail(_shorten(message, 300) + where, e.exit_code, as_json=as_json, usage=True)
+            except typer.Exit as done:
+                sys.exit(done.exit_code)
         except typer.Abort:
             print_error("aborted: nothing was recorded")
             sys.exit(1)

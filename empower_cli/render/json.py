@@ -19,6 +19,21 @@ if TYPE_CHECKING:
     from empower_cli.services.workflow import QueueItem, StepResult
 
 
+# What a failure is called under --json, by its exit code (SPEC §5).
+ERROR_CODES = {1: "internal", 2: "invalid_input", 3: "policy", 4: "not_allowed", 5: "not_found", 6: "conflict",
+               130: "interrupted"}  # fmt: skip
+
+
+def error_json(message: str, exit_code: int, problems: list[str], *, usage: bool = False) -> dict[str, Any]:
+    """A failure under --json, on stderr: `{"error": {"code", "message", "exit_code"}}`, and the
+    policy's `problems` when a policy file is invalid. A command-line usage error is `usage`."""
+    error: dict[str, Any] = {"code": "usage" if usage else ERROR_CODES.get(exit_code, "error"),
+                             "message": message, "exit_code": exit_code}  # fmt: skip
+    if problems:
+        error["problems"] = problems
+    return {"error": error}
+
+
 def budget_json(budget: BudgetState, digits: int) -> dict[str, str]:
     """{limit, spent, held, remaining} as money strings (SPEC §5)."""
     return budget.as_money(digits)
