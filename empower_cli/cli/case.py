@@ -130,7 +130,8 @@ def show(ctx: typer.Context, case_id: CaseId, json: JsonOption = False) -> None:
                  for k in ("seq", "at", "kind", "actor", "os_user", "payload", "hash")}
                 for e in events
             ]  # fmt: skip
-            detail["customer_budget"] = budget_json(budget, s.policy.digits)
+            detail["budget"] = budget_json(budget, s.policy.digits)  # the key every other command uses
+            detail["customer_budget"] = detail["budget"]  # the key this command had first: kept for scripts
             print_json(detail)
             return
         from empower_cli.render.terminal import console, print_case_detail

@@ -126,7 +126,8 @@ def init(
 
         print_json(init_json(done))
         return
-    print(f"{'wrote' if done.policy_created else 'kept the existing'} {done.policy}\ndatabase ready at {done.db}")
+    print(f"{'wrote' if done.policy_created else 'kept the existing'} {done.policy.absolute()}\n"
+          f"database ready at {done.db.absolute()}")  # fmt: skip
     if done.policy_applied:
         print(f"applied policy version {done.applied.policy.version} as #{done.applied.number} "
               f"(by {done.applied.applied_by}): it governs this database")  # fmt: skip

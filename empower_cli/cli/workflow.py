@@ -58,12 +58,12 @@ def queue(ctx: typer.Context, fmt: ListFormatOption = None, json: JsonOption = F
         identity = s.identity()
         items = queue_for(identity, store=s.store, now=s.now)
         if chosen == "json":
-            print_json([queue_json(i, s.policy.digits) for i in items])
+            print_json([queue_json(i, s.policy.digits, s.now) for i in items])
             return
         if chosen != "table":
             from empower_cli.render.tabular import rows_of_objects
 
-            print_rows(chosen, *rows_of_objects([queue_json(i, s.policy.digits) for i in items], QUEUE_KEYS))
+            print_rows(chosen, *rows_of_objects([queue_json(i, s.policy.digits, s.now) for i in items], QUEUE_KEYS))
             return
         from empower_cli.render.terminal import console, queue_table, safe
 

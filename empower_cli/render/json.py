@@ -3,6 +3,7 @@ place to read what a script receives. Money is always a string."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -98,18 +99,27 @@ def next_step(case_id: int, status: str) -> str:
 # The keys of one case in `case queue --json` (and the columns of the queue in TSV and CSV).
 QUEUE_KEYS = ("case_id", "waiting_for", "opened_at", "age", "customer_id", "agent", "case_type", "action",
               "amount", "discretionary_amount", "rules_bent", "rules_blocked", "objections", "expires_at",
-              "time_left")  # fmt: skip
+              "time_left", "age_seconds", "time_left_seconds")  # fmt: skip
 
 
-def queue_json(item: QueueItem, digits: int) -> dict[str, Any]:
+def queue_json(item: QueueItem, digits: int, now: dt.datetime | None = None) -> dict[str, Any]:
+    """One case of `case queue --json`; with NOW, the age and time left also in whole seconds
+    (`age_seconds`, `time_left_seconds`: a duration as a number beside its text)."""
     c = item.case
+    seconds: dict[str, int] = {}
+    if now is not None:
+        from empower_cli.core.timeutil import parse_stored
+
+        seconds["age_seconds"] = max(0, int((now - parse_stored(c["opened_at"])).total_seconds()))
+        if c["expires_at"]:
+            seconds["time_left_seconds"] = max(0, int((parse_stored(c["expires_at"]) - now).total_seconds()))
     return {
         "case_id": c["id"], "waiting_for": item.waiting_for, "opened_at": c["opened_at"], "age": item.age,
         "customer_id": c["customer_id"], "agent": c["agent"], "case_type": c["case_type"],
         "action": c["action"], "amount": format_money(c["amount"], digits),
         "discretionary_amount": format_money(c["discretionary_amount"], digits),
         "rules_bent": list(item.rules_bent), "rules_blocked": list(item.rules_blocked), "objections": c["objections"],
-        "expires_at": c["expires_at"], "time_left": item.time_left,
+        "expires_at": c["expires_at"], "time_left": item.time_left, **seconds,
     }  # fmt: skip
 
 
@@ -231,8 +241,9 @@ def application_json(done: PolicyApplication) -> dict[str, Any]:
 
 
 def init_json(done: Initialised) -> dict[str, Any]:
-    """`init --json`."""
-    return {"policy": str(done.policy), "policy_created": done.policy_created, "db": str(done.db),
+    """`init --json`: both paths absolute (issue 14), whatever DIR was given."""
+    return {"policy": str(done.policy.absolute()), "policy_created": done.policy_created,
+            "db": str(done.db.absolute()),
             "indexes_rebuilt": done.indexes_rebuilt, "policy_applied": done.policy_applied,
             "applied": applied_json(done.applied), "note": done.note}  # fmt: skip
 
