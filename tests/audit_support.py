@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from empower_cli.core.timeutil import iso, utcnow
-from empower_cli.store.sqlite import Store
+from tests.conftest import open_db
 
 
 @dataclass
@@ -68,7 +68,7 @@ def seed(db_path: Path, specs: list[Spec], *, now: dt.datetime | None = None) ->
     """Record the cases (one `opened` event each) and return their ids in order."""
     now = now or utcnow()
     ids = []
-    with Store(db_path) as store, store.write():
+    with open_db(db_path) as store, store.write():
         for spec in specs:
             case_id = store.insert_case(spec.row(now))
             store.append_event(kind="opened", case_id=case_id, actor=spec.agent, os_user="test",

@@ -1,12 +1,13 @@
-"""Shared fixtures: a real policy file and a real SQLite database under tmp_path,
-and the real CLI through Typer's CliRunner.
+"""Shared fixtures: a real policy file and a real SQLite database under tmp_path (or, for
+the modules that run on both backends, a fresh database on a real PostgreSQL server), and
+the real CLI through Typer's CliRunner.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ from typer.testing import CliRunner, Result
 from empower_cli.cli.app import app
 from empower_cli.policy.load import load_policy
 from empower_cli.services.admin import default_policy_text
+from empower_cli.store.backend import open_store, parse_location
+from empower_cli.store.sqlite import Store
+from tests.pg_server import Databases, PgServer, process_alive
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +47,59 @@ def policy_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "empower.db"
+
+
+def open_db(location: Path | str) -> Store:
+    """The store at a test's database, whichever backend it is on."""
+    return open_store(parse_location(location))
+
+
+# -- PostgreSQL: one real server for the whole run, a fresh database per test ---------------
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A throwaway server (tests/pg_server.py), stopped by its pid at the end of the run. Where
+    none can start, the PostgreSQL tests fail under CI (EMPOWER_REQUIRE_POSTGRES=1, set by
+    .ci/run) and are skipped, with the reason, elsewhere."""
+    try:
+        server = PgServer().start()
+    except Exception as e:  # no binaries, no account to run them as, a failed initdb
+        if os.environ.get("EMPOWER_REQUIRE_POSTGRES") == "1":
+            raise
+        pytest.skip(f"no PostgreSQL server could be started here ({e})")
+    pid = server.pid
+    try:
+        yield server
+    finally:
+        server.stop()
+    assert pid is not None
+    assert not process_alive(pid), "the PostgreSQL server outlived the tests"
+
+
+@pytest.fixture(scope="session")
+def pg_databases(pg_server: PgServer) -> Iterator[Databases]:
+    databases = Databases(pg_server)
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture
+def pg_url(pg_databases: Databases) -> Iterator[str]:
+    """A new, empty database owned by the login `empower_owner`, as a URL with its password."""
+    name = pg_databases.create()
+    yield pg_databases.url(name)
+    pg_databases.drop(name)
+
+
+def backend_db(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """For a module's `db_path` fixture parametrised over BACKENDS: the SQLite file's path, or
+    a fresh PostgreSQL database's URL (a str: the helpers and the CLI take either)."""
+    if request.param == "sqlite":
+        return tmp_path / "data" / "empower.db"
+    return request.getfixturevalue("pg_url")
 
 
 @pytest.fixture

@@ -53,10 +53,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-import sqlite3
 from collections import Counter
 from collections.abc import Collection, Iterator
-from contextlib import closing
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -67,9 +65,8 @@ from typer.testing import CliRunner, Result
 
 from empower_cli.cli.app import app
 from empower_cli.policy.load import load_policy
-from empower_cli.store.sqlite import Store
 from tests import differential_oracle as oracle
-from tests.conftest import training_policy_text, write_policy
+from tests.conftest import open_db, training_policy_text, write_policy
 from tests.differential_history import Edges, edge_sunday, import_rows, live_history, write_csv
 
 REPORTS = ("summary", "agents", "rules", "customers", "pairs", "outcomes")
@@ -92,14 +89,15 @@ class World:
     after: dict[tuple[str, str], Any] = field(default_factory=dict)
     cases: list[oracle.Case] = field(default_factory=list)
     segments: dict[str, str | None] = field(default_factory=dict)
+    location: str | None = None  # a PostgreSQL URL (tests/test_postgres.py); None: the SQLite file
 
     @property
     def policy_path(self) -> Path:
         return self.folder / "policies.toml"
 
     @property
-    def db(self) -> Path:
-        return self.folder / "data" / "empower.db"
+    def db(self) -> Path | str:
+        return self.location or self.folder / "data" / "empower.db"
 
     def cli(self, *args: str, agent: str = "carol") -> Result:
         env = {"EMPOWER_AGENT": agent, "EMPOWER_POLICY": str(self.policy_path), "EMPOWER_DB": str(self.db)}
@@ -144,9 +142,13 @@ def listed_cases(out: Any) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    folder = tmp_path_factory.mktemp("differential")
+    return make_world(tmp_path_factory.mktemp("differential"), dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
+
+
+def make_world(folder: Path, now: dt.datetime, location: str | None = None) -> World:
+    """The history recorded at `now` into the SQLite file under `folder`, or the PostgreSQL
+    database at `location`: the same seed gives the same history on either."""
     write_policy(folder)
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     rng = random.Random(15)
     sunday = edge_sunday(now)
     monday = dt.datetime.combine(sunday.date(), dt.time(), tzinfo=dt.timezone.utc)
@@ -156,12 +158,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         "a year to last week": (iso(now - 365 * DAY), iso(now - 7 * DAY)),
         "from the edge sunday": (iso(monday), iso(monday + 35 * DAY)),
         "until 200 days ago": (None, iso(now - 200 * DAY)),
-    })  # fmt: skip
+    }, location=location)  # fmt: skip
     history = write_csv(folder / "history.csv", import_rows(rng, now, sunday))
     imported = w.json("import", "cases", str(history))  # the first command applies the policy
     assert (imported["imported"], imported["rejected"]) == (210, 0), imported
     policy = load_policy(w.policy_path)
-    with Store(w.db) as store:
+    with open_db(w.db) as store:
         live_history(store, policy, rng, now, w.edges)
     w.before = w.reports()
     refuse(w)
@@ -183,11 +185,10 @@ def oracle_input(w: World) -> tuple[list[oracle.Case], dict[str, str | None]]:
     """Raw `cases` rows, each with the status `case list` shows and whether its history (from
     `case show`, read for the cases whose row no longer says) ever reached a supervisor."""
     shown = {c["case_id"]: c["status"] for c in listed_cases(w.json("case", "list", "--limit", "1000000"))}
-    with closing(sqlite3.connect(w.db)) as conn:
-        conn.row_factory = sqlite3.Row
-        rows = [dict(r) for r in conn.execute("SELECT * FROM cases ORDER BY id")]
+    with open_db(w.db) as store:
+        rows = list(store.cases_by_id())
         # the segment each customer has now (README: budget_used_share is "by segment")
-        segments = {r[0]: r[1] for r in conn.execute("SELECT customer_id, segment FROM customers")}
+        segments = {r[0]: r[1] for r in store.conn.execute("SELECT customer_id, segment FROM customers")}
     assert sorted(shown) == [r["id"] for r in rows]
     for row in rows:
         row["effective"] = shown[row["id"]]

@@ -14,7 +14,13 @@ from typing import Any
 import pytest
 
 from tests.audit_support import Spec, money, seed
-from tests.conftest import JUSTIFICATION, LATE_RETURN, CliFn, as_json
+from tests.conftest import BACKENDS, JUSTIFICATION, LATE_RETURN, CliFn, as_json, backend_db
+
+
+@pytest.fixture(params=BACKENDS)
+def db_path(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return backend_db(request, tmp_path)
 
 REPORTS = ("summary", "agents", "rules", "customers", "pairs", "outcomes")
 AGENTS = ("alice", "bob", "dave", "erin")

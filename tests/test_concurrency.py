@@ -11,12 +11,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, training_policy_text, write_policy
+from tests.conftest import BACKENDS, ROOT, backend_db, open_db, training_policy_text, write_policy
 
 PROCESSES = 16
+
+
+@pytest.fixture(params=BACKENDS)
+def db_path(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Both races run on a SQLite file and on a PostgreSQL database (16 connections)."""
+    return backend_db(request, tmp_path)
 
 # Each process imports the CLI first, then waits for the barrier file, so that all of them
 # reach the database within a few milliseconds of each other.
@@ -42,7 +49,7 @@ def race_policy(tmp_path: Path) -> Path:
     return write_policy(tmp_path, text)
 
 
-def spend(barrier: Path, policy: Path, db: Path, agent: str) -> subprocess.Popen[str]:
+def spend(barrier: Path, policy: Path, db: Path | str, agent: str) -> subprocess.Popen[str]:
     args = ["--policy", str(policy), "--db", str(db), "--json", "case", "new", "--customer", "C-RACE",
             "--type", "hotel_complaint", "--fact", "nights=3", "--action", "goodwill_credit",
             "--amount", "100.00", "--justification", "Noisy room all night, fair goodwill"]  # fmt: skip
@@ -52,7 +59,7 @@ def spend(barrier: Path, policy: Path, db: Path, agent: str) -> subprocess.Popen
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
-def race(tmp_path: Path, db: Path) -> list[tuple[int, str, str]]:
+def race(tmp_path: Path, db: Path | str) -> list[tuple[int, str, str]]:
     policy = race_policy(tmp_path)
     barrier = tmp_path / "go"
     procs = [spend(barrier, policy, db, f"agent{i}") for i in range(PROCESSES)]
@@ -65,7 +72,7 @@ def race(tmp_path: Path, db: Path) -> list[tuple[int, str, str]]:
     return results
 
 
-def check(results: list[tuple[int, str, str]], db: Path) -> None:
+def check(results: list[tuple[int, str, str]], db: Path | str) -> None:
     for code, out, err in results:
         assert code == 0, err
         assert "database is locked" not in err + out
@@ -77,32 +84,29 @@ def check(results: list[tuple[int, str, str]], db: Path) -> None:
         b = {k: int(v.replace(".", "")) for k, v in d["budget"].items()}
         assert b["spent"] + b["held"] <= b["limit"] == 50000
         assert b["remaining"] >= 0
-    with sqlite3.connect(db) as conn:
-        spent, held, approved = conn.execute(
-            "SELECT SUM(CASE WHEN status = 'approved' THEN discretionary_amount ELSE 0 END),"
-            " SUM(CASE WHEN status LIKE 'pending%' THEN held_amount ELSE 0 END),"
-            " SUM(status = 'approved') FROM cases WHERE customer_id = 'C-RACE'"
-        ).fetchone()
-        assert (spent, held, approved) == (50000, 0, 5)
-        # The first process to open the new database applied its policy: one event, of no case.
-        assert conn.execute("SELECT COUNT(*) FROM events WHERE case_id IS NOT NULL").fetchone() == (PROCESSES,)
-        assert conn.execute("SELECT kind FROM events WHERE case_id IS NULL").fetchall() == [("policy_applied",)]
-        seqs = [r[0] for r in conn.execute("SELECT seq FROM events ORDER BY seq")]
-        assert seqs == list(range(1, PROCESSES + 2))
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    with open_db(db) as store:
+        rows = [r for r in store.cases_by_id() if r["customer_id"] == "C-RACE"]
+        events = store.events()
+    approved = [r for r in rows if r["status"] == "approved"]
+    assert (sum(r["discretionary_amount"] for r in approved), len(approved)) == (50000, 5)
+    assert sum(r["held_amount"] for r in rows if r["status"].startswith("pending")) == 0
+    # The first process to open the new database applied its policy: one event, of no case.
+    assert sum(e["case_id"] is not None for e in events) == PROCESSES
+    assert [e["kind"] for e in events if e["case_id"] is None] == ["policy_applied"]
+    assert [e["seq"] for e in events] == list(range(1, PROCESSES + 2))
+    if isinstance(db, Path):
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes and file locks")
-def test_sixteen_processes_spending_one_budget_approve_exactly_what_fits(tmp_path: Path) -> None:
-    db = tmp_path / "data" / "empower.db"
-    from empower_cli.store.sqlite import Store
-
-    Store(db).close()  # the database exists and is migrated before the race
-    check(race(tmp_path, db), db)
+def test_sixteen_processes_spending_one_budget_approve_exactly_what_fits(tmp_path: Path, db_path: Any) -> None:
+    open_db(db_path).close()  # the database exists and is migrated before the race
+    check(race(tmp_path, db_path), db_path)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes and file locks")
-def test_sixteen_processes_racing_on_a_database_that_does_not_exist_yet(tmp_path: Path) -> None:
-    """The first use creates and migrates the file while the others wait for it."""
-    db = tmp_path / "data" / "empower.db"
-    check(race(tmp_path, db), db)
+def test_sixteen_processes_racing_on_a_database_that_does_not_exist_yet(tmp_path: Path, db_path: Any) -> None:
+    """The first use creates and migrates the file (the schema, on PostgreSQL) while the others
+    wait for it."""
+    check(race(tmp_path, db_path), db_path)

@@ -6,9 +6,18 @@ never passed today's budget cannot be co-signed past it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from tests.conftest import CliFn, as_json
+import pytest
+
+from tests.conftest import BACKENDS, CliFn, as_json, backend_db
 from tests.test_import import HEADER, ago, row, write
+
+
+@pytest.fixture(params=BACKENDS)
+def db_path(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return backend_db(request, tmp_path)
 
 
 def import_file(cli: CliFn, tmp_path: Path, *rows: str, agent: str = "carol") -> dict[str, object]:

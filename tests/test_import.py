@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,25 @@ import pytest
 
 from empower_cli.core.timeutil import iso, utcnow
 from empower_cli.store.chain import GENESIS, event_hash
-from tests.conftest import CliFn, acting_as, as_json
+from tests.conftest import BACKENDS, CliFn, acting_as, as_json, backend_db, open_db
+
+
+@pytest.fixture(params=BACKENDS)
+def db_path(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """The import tests run on SQLite and on PostgreSQL (COPY)."""
+    return backend_db(request, tmp_path)
+
+
+def state(db: Path | str) -> Any:
+    """What a database holds, to show that a command wrote nothing: its files, byte for byte
+    (None when there are none), or on PostgreSQL its tables and every row."""
+    if isinstance(db, Path):
+        return {p.name: p.read_bytes() for p in db.parent.iterdir()} if db.parent.exists() else None
+    import psycopg
+
+    with psycopg.connect(db) as conn:
+        tables = [t for (t,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
+    return tables, (dump(db) if tables else None)
 
 HEADER = (
     "external_id,customer_id,agent,opened_at,case_type,action,amount,status,justification,"
@@ -56,12 +73,9 @@ def write(tmp_path: Path, text: str | bytes, name: str = "history.csv") -> Path:
     return path
 
 
-def cases(db: Path) -> list[dict[str, Any]]:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    rows = [dict(r) for r in conn.execute("SELECT * FROM cases ORDER BY id")]
-    conn.close()
-    return rows
+def cases(db: Path | str) -> list[dict[str, Any]]:
+    with open_db(db) as store:
+        return list(store.cases_by_id())
 
 
 def rejects(path: Path) -> list[dict[str, str]]:
@@ -69,28 +83,25 @@ def rejects(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def chain_ok(db: Path) -> int:
+def chain_ok(db: Path | str) -> int:
     """Recompute the whole hash chain; return the number of events of cases (the database's
     first policy is an event too, of no case)."""
-    conn = sqlite3.connect(db)
+    with open_db(db) as store:
+        stored = list(store.table_rows("events"))
     prev, count = GENESIS, 0
-    for seq, at, case_id, kind, actor, os_user, payload, prev_hash, digest in conn.execute(
-        "SELECT seq, at, case_id, kind, actor, os_user, payload, prev_hash, hash FROM events ORDER BY seq"
-    ):
+    for seq, at, case_id, kind, actor, os_user, payload, prev_hash, digest in stored:
         event = {"seq": seq, "at": at, "case_id": case_id, "kind": kind, "actor": actor,
                  "os_user": os_user, "payload": json.loads(payload)}  # fmt: skip
         assert prev_hash == prev, f"event {seq}: prev_hash does not match"
         assert event_hash(prev, event) == digest, f"event {seq}: hash does not match"
         prev, count = digest, count + (case_id is not None)
-    conn.close()
     return count
 
 
-def dump(db: Path) -> list[str]:
-    conn = sqlite3.connect(db)
-    lines = list(conn.iterdump())
-    conn.close()
-    return lines
+def dump(db: Path | str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table that holds history or state, on either backend."""
+    with open_db(db) as store:
+        return {table: list(store.table_rows(table)) for table in store.COPIED_TABLES}
 
 
 def test_every_csv_field_round_trips(cli: CliFn, tmp_path: Path, db_path: Path) -> None:
@@ -283,7 +294,7 @@ def test_missing_required_columns_stop_before_any_row(cli: CliFn, tmp_path: Path
     assert r.exit_code == 2, r.output
     assert "missing required columns: agent, amount" in r.stderr
     assert not (tmp_path / "history.csv.rejects.csv").exists()
-    assert not db_path.exists() or cases(db_path) == []
+    assert state(db_path) in (None, ([], None)) or cases(db_path) == []
 
 
 def test_an_unknown_column_is_refused_before_any_row(cli: CliFn, tmp_path: Path) -> None:
@@ -300,15 +311,15 @@ def test_a_dry_run_writes_nothing(cli: CliFn, tmp_path: Path, db_path: Path) -> 
     assert r.exit_code == 0, r.output
     summary = as_json(r)
     assert (summary["imported"], summary["skipped"], summary["rejected"], summary["dry_run"]) == (1, 1, 1, True)
-    assert not db_path.exists()
+    assert state(db_path) in (None, ([], None))  # no file; no table
     assert not (tmp_path / "history.csv.rejects.csv").exists()
     # On an existing database: not a byte changes, and recorded rows count as skipped.
     one = write(tmp_path, HEADER + row("Y-1", opened=opened), name="one.csv")
     assert cli("import", "cases", str(one)).exit_code == 0
-    before = {p.name: p.read_bytes() for p in db_path.parent.iterdir()}
+    before = state(db_path)
     r = cli("import", "cases", str(path), "--dry-run", "--json")
     assert (as_json(r)["imported"], as_json(r)["skipped"]) == (0, 2)
-    assert {p.name: p.read_bytes() for p in db_path.parent.iterdir()} == before
+    assert state(db_path) == before
 
 
 def test_a_dry_run_writes_rejects_only_where_asked(cli: CliFn, tmp_path: Path) -> None:
@@ -384,9 +395,9 @@ def test_jsonl_lines_that_are_not_objects_are_rejected_with_their_line(cli: CliF
 
 def test_the_import_event_alone_holds_the_row(cli: CliFn, tmp_path: Path, db_path: Path) -> None:
     assert cli("import", "cases", str(write(tmp_path, HEADER + row("E-1")))).exit_code == 0
-    conn = sqlite3.connect(db_path)
-    kind, payload = conn.execute("SELECT kind, payload FROM events WHERE case_id IS NOT NULL").fetchone()
-    conn.close()
+    with open_db(db_path) as store:
+        [event] = [e for e in store.events() if e["case_id"] is not None]
+    kind, payload = event["kind"], event["payload"]
     content = json.loads(payload)["content"]
     assert kind == "imported"
     assert content["external_id"] == "E-1"
@@ -488,12 +499,9 @@ def test_a_customer_is_first_seen_at_their_earliest_case_and_keeps_a_segment(cli
     )  # fmt: skip
     r = cli("import", "cases", str(write(tmp_path, text)), "--json")
     assert as_json(r)["imported"] == 3, r.output
-    conn = sqlite3.connect(db_path)
-    assert conn.execute("SELECT segment, first_seen FROM customers WHERE customer_id = 'C-3'").fetchone() == (
-        "vip",
-        "2025-12-01T00:00:00.000000Z",
-    )
-    conn.close()
+    with open_db(db_path) as store:
+        customers = {r[0]: r[1:] for r in store.table_rows("customers")}
+    assert customers["C-3"] == ("vip", "2025-12-01T00:00:00.000000Z")
     assert as_json(cli("customer", "show", "C-3", "--json"))["budget"]["limit"] == "5000.00"
 
 

@@ -71,6 +71,7 @@ def test_agents_and_rules_reports_read_the_covering_indexes(
     assert cli("--json", "import", "cases", str(history(tmp_path))).exit_code == 0
     statements: list[str] = []
     with Store(db_path) as store:
+        assert isinstance(store.conn, sqlite3.Connection)  # SQLite's planner is what this checks
         store.conn.set_trace_callback(statements.append)
         period = audit.Period(now=utcnow())
         audit.agents(store, period, digits=policy.digits)

@@ -69,6 +69,14 @@ def test_only_the_store_imports_sqlite3() -> None:
     assert outside == [], f"sqlite3 outside store/: {[str(p.relative_to(PACKAGE)) for p in outside]}"
 
 
+def test_only_the_postgresql_backend_imports_psycopg() -> None:
+    """A backend is one module under store/: the driver stays behind it (and a SQLite user
+    never needs it installed)."""
+    importing = sorted(str(p.relative_to(PACKAGE)) for layer in LAYERS for p in modules(layer)
+                       if "psycopg" in {m.split(".")[0] for m in imported(p)})  # fmt: skip
+    assert importing == ["store/postgres.py"]
+
+
 SQL_START = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|WITH|PRAGMA)\b", re.IGNORECASE)
 
 

@@ -4,13 +4,28 @@ outcome; the four-eyes rule on every entry point; exit codes 2, 4, 5 and 6."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import CliFn, apply_policy, as_json, training_policy_text, write_policy
+from tests.conftest import (
+    BACKENDS,
+    CliFn,
+    apply_policy,
+    as_json,
+    backend_db,
+    open_db,
+    training_policy_text,
+    write_policy,
+)
 from tests.workflow_support import budget, case_row, events, grant_segment, new_case
+
+
+@pytest.fixture(params=BACKENDS)
+def db_path(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return backend_db(request, tmp_path)
 
 # -- pending_cosign ---------------------------------------------------------------------
 
@@ -198,8 +213,8 @@ def test_an_outcome_is_recorded_by_anyone_in_any_state(cli: CliFn, db_path: Path
     assert "satisfied, retained" in r.stdout
     row = case_row(db_path, cid)
     assert (row["reaction"], row["retained"]) == ("satisfied", 1)
-    payload = json.loads(sqlite3.connect(db_path).execute(
-        "SELECT payload FROM events WHERE kind = 'outcome' ORDER BY seq DESC LIMIT 1").fetchone()[0])  # fmt: skip
+    with open_db(db_path) as store:
+        payload = json.loads(store.events(cid)[-1]["payload"])
     assert payload == {"reaction": "satisfied", "retained": True}
 
 

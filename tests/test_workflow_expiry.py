@@ -11,8 +11,14 @@ from typing import Any
 import pytest
 
 from empower_cli.core.timeutil import utcnow
-from tests.conftest import CliFn, as_json
+from tests.conftest import BACKENDS, CliFn, as_json, backend_db
 from tests.workflow_support import budget, case_row, events, new_case, open_in_past
+
+
+@pytest.fixture(params=BACKENDS)
+def db_path(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return backend_db(request, tmp_path)
 
 TWO_DAYS_AGO = utcnow() - dt.timedelta(days=2)
 

@@ -6,51 +6,58 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from empower_cli.core.timeutil import utcnow
 from empower_cli.policy.load import load_policy
 from empower_cli.services.cases import CaseInput, open_case
 from empower_cli.store.chain import GENESIS, event_hash
-from empower_cli.store.sqlite import Store
-from tests.conftest import JUSTIFICATION, training_policy_text, write_policy
+from tests.conftest import BACKENDS, JUSTIFICATION, backend_db, open_db, training_policy_text, write_policy
 from tests.workflow_support import identity
 
 SETTLING = ("cosigned", "approved", "denied")
 
 
-def _env(policy: Path, db: Path, agent: str) -> dict[str, str]:
+@pytest.fixture(params=BACKENDS)
+def db_path(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """The race runs on a SQLite file and on a PostgreSQL database."""
+    return backend_db(request, tmp_path)
+
+
+def _env(policy: Path, db: Path | str, agent: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMPOWER_")}
     env.update(EMPOWER_AGENT=agent, EMPOWER_POLICY=str(policy), EMPOWER_DB=str(db), NO_COLOR="1")
     return env
 
 
-def _run(policy: Path, db: Path, agent: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _run(policy: Path, db: Path | str, agent: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "empower_cli", *args], env=_env(policy, db, agent),
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
 
 
-def _spawn(policy: Path, db: Path, agent: str, args: list[str]) -> subprocess.Popen[str]:
+def _spawn(policy: Path, db: Path | str, agent: str, args: list[str]) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "empower_cli", "case", *args], env=_env(policy, db, agent),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _open(policy: Path, db: Path, customer: str, receipt: str, amount: str) -> int:
+def _open(policy: Path, db: Path | str, customer: str, receipt: str, amount: str) -> int:
     """Opened in this process (the race is about the steps that follow)."""
     loaded = load_policy(policy)
     inputs = CaseInput(customer_id=customer, case_type="late_return", action="refund", amount=amount,
                        facts={"days_since_purchase": "20", "has_receipt": receipt}, justification=JUSTIFICATION)
-    with Store(db) as store:
+    with open_db(db) as store:
         return open_case(inputs, policy=loaded, store=store, identity=identity(loaded, "alice"), now=utcnow()).case_id
 
 
-def test_concurrent_steps_settle_each_case_exactly_once_and_the_ledger_balances(tmp_path: Path) -> None:
+def test_concurrent_steps_settle_each_case_exactly_once_and_the_ledger_balances(tmp_path: Path, db_path: Any) -> None:
     policy = write_policy(tmp_path, training_policy_text().replace('dave = "senior"',
                                                                    'dave = "senior"\nerin = "supervisor"'))  # fmt: skip
-    db = tmp_path / "data" / "empower.db"
+    db = db_path
     supervisor_cases = [_open(policy, db, "C-1", "no", "300.00") for _ in range(4)]  # blocked: supervisor
     cosign_cases = [_open(policy, db, "C-2", "yes", "150.00") for _ in range(4)]  # bent: co-sign
     contenders: list[tuple[int, str, list[str]]] = []
@@ -72,7 +79,8 @@ def test_concurrent_steps_settle_each_case_exactly_once_and_the_ledger_balances(
         results.append((cid, agent, args[0], p.returncode, err))
     print(*(r[:4] for r in results), sep="\n")  # who won, shown when the test fails
 
-    conn = sqlite3.connect(db)
+    store = open_db(db)
+    conn = store.conn
     for code_cid, agent, command, code, err in results:
         assert code in (0, 6), (code_cid, agent, command, code, err)
         assert "locked" not in err, err
@@ -113,3 +121,4 @@ def test_concurrent_steps_settle_each_case_exactly_once_and_the_ledger_balances(
         assert prev_hash == prev
         assert digest == event_hash(prev, event)
         prev = digest
+    store.close()

@@ -4,15 +4,13 @@ through the service with an old clock; read the SQLite file back."""
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from empower_cli.core.models import Policy
 from empower_cli.services.cases import CaseInput, open_case
 from empower_cli.services.identity import Identity
-from empower_cli.store.sqlite import Store
-from tests.conftest import JUSTIFICATION, CliFn, as_json
+from tests.conftest import JUSTIFICATION, CliFn, as_json, open_db
 
 
 def new_case(cli: CliFn, *, agent: str = "alice", amount: str = "150.00", customer: str = "C-1",
@@ -49,24 +47,27 @@ def open_in_past(db_path: Path, policy: Policy, *, when: dt.datetime, agent: str
     inputs = CaseInput(customer_id=customer, case_type="late_return",
                        facts={"days_since_purchase": "20", "has_receipt": receipt},
                        action="refund", amount=amount, justification=JUSTIFICATION)  # fmt: skip
-    with Store(db_path) as store:
+    with open_db(db_path) as store:
         return open_case(inputs, policy=policy, store=store, identity=identity(policy, agent), now=when).case_id
 
 
 def case_row(db_path: Path, case_id: int) -> dict[str, Any]:
-    with sqlite3.connect(db_path) as conn:
-        conn.row_factory = sqlite3.Row
-        row = conn.execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone()
+    with open_db(db_path) as store:
+        cur = store.conn.execute("SELECT * FROM cases WHERE id = ?", (case_id,))
+        names = [d[0] for d in cur.description]
+        row = cur.fetchone()
     assert row is not None
-    return dict(row)
+    return dict(zip(names, row, strict=True))
 
 
 def events(db_path: Path, case_id: int | None = None) -> list[tuple[str, str]]:
     """(kind, actor) of the case's events (of every case's without `case_id`), in order."""
-    with sqlite3.connect(db_path) as conn:
+    with open_db(db_path) as store:
         if case_id is None:
-            return conn.execute("SELECT kind, actor FROM events WHERE case_id IS NOT NULL ORDER BY seq").fetchall()
-        return conn.execute("SELECT kind, actor FROM events WHERE case_id = ? ORDER BY seq", (case_id,)).fetchall()
+            found = store.conn.execute("SELECT kind, actor FROM events WHERE case_id IS NOT NULL ORDER BY seq")
+        else:
+            found = store.conn.execute("SELECT kind, actor FROM events WHERE case_id = ? ORDER BY seq", (case_id,))
+        return [tuple(r) for r in found.fetchall()]
 
 
 def budget(cli: CliFn, customer: str = "C-1") -> dict[str, str]:

@@ -94,9 +94,7 @@ def run_report(ctx: typer.Context, name: str, since: str | None, until: str | No
 
 def _note_deferred_indexes(s: Session) -> None:
     """Reports stay correct without the indexes a large import defers, only slower: say why."""
-    from empower_cli.store.bulk import indexes_deferred
-
-    if indexes_deferred(s.store):
+    if s.store.indexes_deferred():
         print("note: some report indexes are not built yet (an import is running or was interrupted); "
               "reports are slower until it completes or `empower init` builds them", file=sys.stderr)  # fmt: skip
 

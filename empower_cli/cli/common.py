@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from empower_cli.core.models import Policy
     from empower_cli.services.governance import Applied, PolicySource
     from empower_cli.services.identity import Identity
+    from empower_cli.store.backend import Location
     from empower_cli.store.sqlite import Store
 
 PolicyOption = Annotated[
@@ -32,9 +33,10 @@ PolicyOption = Annotated[
                  help="Policy file (default: policies.toml here or in the nearest parent)."),
 ]  # fmt: skip
 DbOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option("--db", envvar="EMPOWER_DB", show_default=False,
-                 help="SQLite database (default: data/empower.db beside the policy file)."),
+                 help="SQLite file or postgresql://user@host/dbname URL (default: data/empower.db beside "
+                      "the policy file)."),
 ]  # fmt: skip
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Machine-readable JSON on stdout.")
@@ -121,7 +123,7 @@ class Settings:
     """The global options, kept on the root context for every command."""
 
     policy: Path | None = None
-    db: Path | None = None
+    db: str | None = None
     json: bool = False
 
 
@@ -331,7 +333,7 @@ class Session:
     """
 
     policy_path: Path | None  # the policy file found or named (None: none, with --db given)
-    db_path: Path
+    db_path: Location  # a SQLite file, or a PostgreSQL URL
     now: dt.datetime
     writes: bool = True  # False: never create, migrate or apply anything (a dry run)
     _store: Store | None = None
@@ -340,10 +342,11 @@ class Session:
     @property
     def store(self) -> Store:
         if self._store is None:
-            from empower_cli.store.sqlite import Store
+            from empower_cli.store.backend import open_store
 
-            self._store = Store(self.db_path)
-            warn_if_network_filesystem(self.db_path)
+            self._store = open_store(self.db_path)
+            if isinstance(self.db_path, Path):
+                warn_if_network_filesystem(self.db_path)
         return self._store
 
     @property
@@ -370,18 +373,19 @@ class Session:
         if found is not None:
             return found
         if source is None:
-            raise PolicyError(f"{self.db_path}: no policy has been applied to this database and no policy "
+            where = self._store.location if self._store else self.db_path
+            raise PolicyError(f"{where}: no policy has been applied to this database and no policy "
                               "file was found; run `empower init` or pass --policy PATH")  # fmt: skip
         file = source.parsed()
         return ensure_applied(self.store, file, now=self.now) if self.writes else proposed(file)
 
     def _applied_read_only(self) -> Applied | None:
         from empower_cli.services.governance import read_applied
-        from empower_cli.store.bulk import ReadOnlyView
+        from empower_cli.store.backend import describe, open_view
 
-        view = ReadOnlyView(self.db_path)
+        view = open_view(self.db_path)
         try:
-            return read_applied(view, self.db_path)
+            return read_applied(view, describe(self.db_path))
         finally:
             view.close()
 
@@ -392,7 +396,22 @@ class Session:
     def identity(self) -> Identity:
         from empower_cli.services.identity import identify
 
-        return identify(self.policy)
+        return identify(self.policy, login=self._login())
+
+    def _login(self) -> str | None:
+        """The database login on PostgreSQL (None on SQLite, where the OS account acts); a dry
+        run asks a read-only session, which creates nothing."""
+        if not isinstance(self.db_path, str):
+            return None
+        if self.writes or self._store is not None:
+            return self.store.login()
+        from empower_cli.store.backend import open_view
+
+        view = open_view(self.db_path)
+        try:
+            return view.login()
+        finally:
+            view.close()
 
     def close(self) -> None:
         if self._store is not None:
@@ -418,7 +437,9 @@ def session(ctx: typer.Context, *, writes: bool = True, governed: bool = True) -
             raise  # no file and no --db: nowhere to look
         policy_path = None  # the database alone knows its policy
     if opts.db is not None:
-        db = opts.db
+        from empower_cli.store.backend import parse_location
+
+        db: Location = parse_location(opts.db)
     else:
         assert policy_path is not None
         db = database_path(None, policy_path)

@@ -100,7 +100,8 @@ def _rejects_target(file: Path, rejects: Path | None, *, dry_run: bool, s: Sessi
     A dry run writes no report unless asked for one; the default name is numbered when taken."""
     from empower_cli.imports.rejects import check_folder, default_rejects_path, protected_files, refuse_overwrite
 
-    protected = protected_files(input_file=file, database=s.db_path, policy=s.policy_path)
+    protected = protected_files(input_file=file, database=s.db_path if isinstance(s.db_path, Path) else None,
+                                policy=s.policy_path)
     if rejects is not None:
         refuse_overwrite(rejects, protected)
         return rejects

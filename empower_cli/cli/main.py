@@ -29,6 +29,7 @@ GROUPS: dict[str, tuple[tuple[str, ...], str]] = {
     ),
     "import": (("empower_cli.cli.import_cmd",), "Bring in historical cases from another system."),
     "audit": (("empower_cli.cli.audit_cmd",), "Supervisor reports and the tamper-evident log check."),
+    "db": (("empower_cli.cli.db_cmd",), "Move a database between SQLite and PostgreSQL."),
 }
 
 
@@ -127,10 +128,13 @@ def init(
         print_json(init_json(done))
         return
     print(f"{'wrote' if done.policy_created else 'kept the existing'} {done.policy.absolute()}\n"
-          f"database ready at {done.db.absolute()}")  # fmt: skip
+          f"database ready at {done.db}")  # fmt: skip
     if done.policy_applied:
         print(f"applied policy version {done.applied.policy.version} as #{done.applied.number} "
               f"(by {done.applied.applied_by}): it governs this database")  # fmt: skip
+    if done.agents_role:
+        print(f"granted role {done.agents_role} what agents need: GRANT {done.agents_role} TO each agent's login "
+              "(docs/postgres.md)")  # fmt: skip
     if done.indexes_rebuilt:
         print(f"rebuilt {done.indexes_rebuilt} report indexes left unbuilt by an interrupted import")
 

@@ -37,11 +37,15 @@ def numbered(path: Path, n: int) -> Path:
     return path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
 
 
-def protected_files(*, input_file: Path, database: Path, policy: Path | None) -> dict[Path, str]:
-    """Every file an import's output must never replace, with what to call it."""
-    files = {input_file: "the input file", database: "the database"}
+def protected_files(*, input_file: Path, database: Path | None, policy: Path | None) -> dict[Path, str]:
+    """Every file an import's output must never replace, with what to call it (`database`:
+    None when it is not a file here, as a PostgreSQL database)."""
+    files = {input_file: "the input file"}
     if policy is not None:
         files[policy] = "the policy file"
+    if database is None:
+        return files
+    files[database] = "the database"
     for db in {database, _resolved(database)}:  # SQLite names the WAL after the resolved file
         for suffix, what in DB_COMPANIONS:
             files[Path(f"{db}{suffix}")] = what

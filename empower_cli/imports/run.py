@@ -24,6 +24,7 @@ from empower_cli.imports.read import CsvReader, Format, JsonlReader
 from empower_cli.imports.rejects import RejectsFile
 from empower_cli.imports.rows import Prepared
 from empower_cli.store import bulk  # as a module: its functions are looked up when called (tests patch them)
+from empower_cli.store.backend import Location, ReadOnly, open_view
 from empower_cli.store.chain import EventFrame, Head
 from empower_cli.store.sqlite import Store
 
@@ -50,7 +51,7 @@ class DryRun:
     """An import that records nothing: its rows are checked against the database at
     `database`, read-only (and, when there is none yet, against nothing)."""
 
-    database: Path
+    database: Location
 
 
 Target: TypeAlias = WriteInto | DryRun
@@ -109,14 +110,14 @@ class Importer:
         self.rejects = RejectsFile(rejects)
         self.frame = EventFrame(actor=identity.agent, at=iso(now), kind="imported", os_user=identity.os_user)
         self._open: ExitStack | None = None  # what __enter__ opened, for __exit__ to close
-        self._view: bulk.ReadOnlyView | None = None  # a dry run's: the database as it stands
+        self._view: ReadOnly | None = None  # a dry run's: the database as it stands
         self._seen: bulk.SeenIds | None = None  # a dry run's: the ids met earlier in the file
 
     def __enter__(self) -> Importer:
         with ExitStack() as opened:  # closes what was opened if a later step fails
             opened.callback(self.rejects.close)
             if isinstance(self.target, DryRun):
-                self._view = bulk.ReadOnlyView(self.target.database)
+                self._view = open_view(self.target.database)
                 opened.callback(self._view.close)
                 self._seen = bulk.SeenIds()
                 opened.callback(self._seen.close)
@@ -172,7 +173,7 @@ class Importer:
             return False
         store = self.target.store
         deferring = self._defer_indexes(store)
-        bulk.tune_for_bulk(store, deferred=deferring)
+        store.tune_for_bulk(deferred=deferring)
         return deferring
 
     def _consume(self, outcomes: Generator[Outcome, None, None], reader: CsvReader | JsonlReader) -> None:
@@ -192,13 +193,13 @@ class Importer:
     def _defer_indexes(self, store: Store) -> bool:
         from empower_cli.imports.read import estimate_records
 
-        if bulk.indexes_deferred(store):
+        if store.indexes_deferred():
             return True  # an interrupted import's: they are built at this one's end
         expected = estimate_records(self.path)
-        existing = bulk.next_case_id(store) - 1
+        existing = store.next_case_id() - 1
         if expected < max(DEFER_INDEXES_MIN_ROWS, existing):
             return False
-        bulk.defer_indexes(store)
+        store.defer_indexes()
         return True
 
     def _rebuild_indexes(self) -> None:
@@ -208,7 +209,7 @@ class Importer:
         if self.on_phase is not None:
             self.on_phase("building report indexes")
         try:
-            bulk.rebuild_indexes(self.target.store)
+            self.target.store.rebuild_indexes()
         except (StoreError, DatabaseBusy) as e:
             # Every row is committed: a failure here (a full disk, say) loses nothing.
             why = "the database stayed busy" if isinstance(e, DatabaseBusy) else str(e)
@@ -259,13 +260,13 @@ class Importer:
     def _flush_write(self, store: Store, chunk: list[Prepared], bad: list[Reject]) -> None:
         with ExitStack() as held:
             with store.write():
-                known = bulk.known_external(store, [p.external_id for p in chunk])
+                known = store.known_external([p.external_id for p in chunk])
                 conflicts: list[Reject] = []
                 fresh = self._classify(chunk, known, conflicts)
-                cases, events = self._chained(fresh, store.head(), bulk.next_case_id(store))
+                cases, events = self._chained(fresh, store.head(), store.next_case_id())
                 # From here to the count Ctrl-C waits: the message after it must be exact.
                 held.enter_context(_uninterrupted())
-                bulk.write_chunk(store, cases, events, (p.customer for p in fresh))
+                store.write_chunk(cases, events, (p.customer for p in fresh))
             self.summary.imported += len(fresh)  # counted only once the chunk is committed
         bad.extend(conflicts)
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from empower_cli.core.money import format_money
 
 if TYPE_CHECKING:
+    from empower_cli.audit.transfer import Copied
     from empower_cli.audit.verify import Verification
     from empower_cli.core.models import BudgetState, Evaluation, Fact, Policy, Proposal
     from empower_cli.imports.run import Summary
@@ -241,11 +242,12 @@ def application_json(done: PolicyApplication) -> dict[str, Any]:
 
 
 def init_json(done: Initialised) -> dict[str, Any]:
-    """`init --json`: both paths absolute (issue 14), whatever DIR was given."""
-    return {"policy": str(done.policy.absolute()), "policy_created": done.policy_created,
-            "db": str(done.db.absolute()),
+    """`init --json`: the policy's path absolute (issue 14), whatever DIR was given; `db` is the
+    SQLite file's absolute path or the PostgreSQL URL without its password."""
+    return {"policy": str(done.policy.absolute()), "policy_created": done.policy_created, "db": done.db,
             "indexes_rebuilt": done.indexes_rebuilt, "policy_applied": done.policy_applied,
-            "applied": applied_json(done.applied), "note": done.note}  # fmt: skip
+            "applied": applied_json(done.applied), "note": done.note,
+            "agents_role": done.agents_role}  # fmt: skip
 
 
 def verification_json(result: Verification) -> dict[str, Any]:
@@ -293,3 +295,8 @@ def simulation_json(sim: Simulation) -> dict[str, Any]:
         "policy_after": {"version": after.policy.version, "sha256": after.policy.sha256},
         "since": iso(sim.since) if sim.since else None,
     }  # fmt: skip
+
+
+def copied_json(done: Copied) -> dict[str, Any]:
+    """`db copy --json`."""
+    return {"source": done.source, "target": done.target, "rows": dict(done.rows), "head": str(done.head)}

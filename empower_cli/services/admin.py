@@ -11,6 +11,7 @@ from pathlib import Path
 from empower_cli.core.errors import StoreError
 from empower_cli.policy.paths import POLICY_FILENAME, database_path
 from empower_cli.services.governance import Applied, PolicySource, applied_policy, drift_note, ensure_applied
+from empower_cli.store.backend import Location, describe, open_store, parse_location
 from empower_cli.store.sqlite import Store
 
 
@@ -24,14 +25,15 @@ class Initialised:
 
     policy: Path
     policy_created: bool
-    db: Path
+    db: str  # the SQLite file's absolute path, or the PostgreSQL URL without its password
     indexes_rebuilt: int
     policy_applied: bool  # applied now, to a database that had none
     applied: Applied
     note: str | None  # the file is not the applied policy
+    agents_role: str | None = None  # PostgreSQL: the role granted what agents need
 
 
-def initialise(directory: Path, *, now: dt.datetime, db: Path | None = None) -> Initialised:
+def initialise(directory: Path, *, now: dt.datetime, db: str | None = None) -> Initialised:
     """Write the example policy if none is there, create (or migrate) the database and, when
     no policy governs it yet, apply the file (recorded as applied by this OS account)."""
     try:
@@ -52,12 +54,22 @@ def initialise(directory: Path, *, now: dt.datetime, db: Path | None = None) -> 
     # An existing file is checked too: keeping one that cannot be applied only defers the error.
     source = PolicySource.read(target)
     file = source.parsed()
-    db_path = database_path(db, target)
-    with Store(db_path) as store:
-        from empower_cli.store.bulk import rebuild_indexes
-
-        rebuilt = rebuild_indexes(store)  # left by an interrupted import, if any
+    location: Location = parse_location(db) if db is not None else database_path(None, target)
+    with open_store(location) as store:
+        rebuilt = store.rebuild_indexes()  # left by an interrupted import, if any
         before = applied_policy(store)
         applied = ensure_applied(store, file, now=now)  # a new database: this file governs it
-    return Initialised(target.resolve(), created, db_path.resolve(), rebuilt, before is None, applied,
-                       drift_note(source, applied))
+        role, problem = _grant(store)
+    shown = describe(location if isinstance(location, str) else location.resolve())
+    notes = [n for n in (drift_note(source, applied), problem) if n]
+    return Initialised(target.resolve(), created, shown, rebuilt, before is None, applied, "; ".join(notes) or None,
+                       role)
+
+
+def _grant(store: Store) -> tuple[str | None, str | None]:
+    """On PostgreSQL, the agents' role and its grants: (the role, None), or (None, what an
+    administrator must do). The schema and the policy are in place either way."""
+    try:
+        return store.grant_to_agents(), None
+    except StoreError as e:
+        return None, str(e)

@@ -21,7 +21,7 @@ from empower_cli.services.identity import Identity, os_account
 from empower_cli.store.sqlite import Store
 
 if TYPE_CHECKING:
-    from empower_cli.store.bulk import ReadOnlyView
+    from empower_cli.store.backend import ReadOnly
 
 POLICY_APPLIED = "policy_applied"
 
@@ -88,10 +88,10 @@ class PolicySource:
 
 def applied_policy(store: Store) -> Applied | None:
     """The governing policy, from the newest `policy_applied` event (None before the first)."""
-    return read_applied(store, store.path)
+    return read_applied(store, store.location)
 
 
-def read_applied(source: Store | ReadOnlyView, path: Path) -> Applied | None:
+def read_applied(source: Store | ReadOnly, path: str) -> Applied | None:
     """`applied_policy` on a store or a read-only view of one (a dry run writes nothing)."""
     from empower_cli.policy.load import parse_policy
 
@@ -116,7 +116,7 @@ def read_applied(source: Store | ReadOnlyView, path: Path) -> Applied | None:
     return Applied(payload["number"], policy, event["actor"], event["at"], event["seq"])
 
 
-def _chained(source: Store | ReadOnlyView, event: dict[str, Any], payload: dict[str, Any]) -> bool:
+def _chained(source: Store | ReadOnly, event: dict[str, Any], payload: dict[str, Any]) -> bool:
     """The policy event still hashes to its own hash, and the next event links to it: an edit
     in place is refused at once (a whole recomputed chain takes `audit verify --expect`)."""
     from empower_cli.store.chain import event_hash
@@ -145,17 +145,18 @@ def ensure_applied(store: Store, file: PolicyFile | None, *, now: dt.datetime) -
     if found is not None:
         return found
     if file is None:
-        raise PolicyError(f"{store.path}: no policy has been applied to this database and no policy file was "
+        raise PolicyError(f"{store.location}: no policy has been applied to this database and no policy file was "
                           "found; run `empower init` or pass --policy PATH")  # fmt: skip
     account = os_account()
+    login = store.login()  # on PostgreSQL, the database login applies the first policy
     with store.write():
         if store.latest_event(POLICY_APPLIED) is None:  # re-read under the lock: another may have won
-            if store.has_events() and not _owns(store.path):
+            if store.path is not None and store.has_events() and not _owns(store.path):
                 raise NotAllowed(
-                    f"{store.path} holds history but no applied policy yet; its owner must apply the first "
+                    f"{store.location} holds history but no applied policy yet; its owner must apply the first "
                     "one (run `empower init` as the account that owns the database file)"
                 )
-            _append(store, file, actor=account, os_user=account, now=now, note="first policy", previous=None)
+            _append(store, file, actor=login or account, os_user=account, now=now, note="first policy", previous=None)
     found = applied_policy(store)
     assert found is not None
     return found

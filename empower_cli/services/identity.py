@@ -1,5 +1,5 @@
-"""Who is acting: the OS account, or the agent a training policy lets EMPOWER_AGENT name,
-and their role under the applied policy (SPEC §4, Identity)."""
+"""Who is acting: the OS account (the database login on PostgreSQL), or the agent a training
+policy lets EMPOWER_AGENT name, and their role under the applied policy (SPEC §4, Identity)."""
 
 from __future__ import annotations
 
@@ -28,11 +28,14 @@ class Identity:
     role: Role
 
 
-def identify(policy: Policy, environ: Mapping[str, str] | None = None) -> Identity:
-    """Map the acting login to its role; refuse an unknown login (exit 4)."""
+def identify(policy: Policy, environ: Mapping[str, str] | None = None, *, login: str | None = None) -> Identity:
+    """Map the acting login to its role; refuse an unknown login (exit 4).
+
+    `login`: the database login, on a backend that authenticates one (PostgreSQL): it acts,
+    not the OS account, which an agent may name at will on a desktop of their own."""
     env = os.environ if environ is None else environ
     real = os_account()
-    agent = real
+    agent = login if login is not None else real
     claimed = env.get("EMPOWER_AGENT")
     if policy.allow_identity_override and claimed:
         agent = clean_id(claimed, field="EMPOWER_AGENT")

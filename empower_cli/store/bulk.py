@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from empower_cli.core.errors import StoreError
 from empower_cli.store.schema import SCHEMA_VERSION
-from empower_cli.store.sqlite import BUSY_TIMEOUT_MS, Store, latest_event, next_prev_hash
+from empower_cli.store.sqlite import BUSY_TIMEOUT_MS, Connection, Store, latest_event, next_prev_hash
 
 
 class ImportedCase(NamedTuple):
@@ -61,9 +61,11 @@ _INSERT_EVENTS = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '
 # The WHERE skips no-op updates: most imported rows are for customers already known.
 _UPSERT_CUSTOMERS = (
     "INSERT INTO customers (customer_id, segment, first_seen) VALUES (?, ?, ?) "
-    "ON CONFLICT(customer_id) DO UPDATE SET segment = COALESCE(excluded.segment, segment), "
-    "first_seen = MIN(first_seen, excluded.first_seen) "
-    "WHERE excluded.first_seen < first_seen OR excluded.segment IS NOT segment AND excluded.segment IS NOT NULL"
+    "ON CONFLICT(customer_id) DO UPDATE SET segment = COALESCE(excluded.segment, customers.segment), "
+    "first_seen = CASE WHEN excluded.first_seen < customers.first_seen THEN excluded.first_seen"
+    " ELSE customers.first_seen END "
+    "WHERE excluded.first_seen < customers.first_seen OR excluded.segment IS NOT NULL"
+    " AND (customers.segment IS NULL OR excluded.segment <> customers.segment)"
 )
 _LOOKUP_BATCH = 500  # bound parameters per IN (...) query
 WAL_CHECKPOINT_BYTES = 128 << 20
@@ -74,7 +76,7 @@ def known_external(store: Store, external_ids: Sequence[str]) -> dict[str, str |
     return _known_external(store.conn, external_ids)
 
 
-def _known_external(conn: sqlite3.Connection, external_ids: Sequence[str]) -> dict[str, str | None]:
+def _known_external(conn: Connection, external_ids: Sequence[str]) -> dict[str, str | None]:
     found: dict[str, str | None] = {}
     unique = list(dict.fromkeys(external_ids))
     for start in range(0, len(unique), _LOOKUP_BATCH):
@@ -85,10 +87,6 @@ def _known_external(conn: sqlite3.Connection, external_ids: Sequence[str]) -> di
         ):
             found[ext] = digest
     return found
-
-
-def next_case_id(store: Store) -> int:
-    return int(store.conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM cases").fetchone()[0])
 
 
 def write_chunk(store: Store, cases: Iterable[Sequence[Any]], events: Iterable[Sequence[Any]],
@@ -107,12 +105,7 @@ DEFERRABLE_INDEXES = ("idx_cases_status_opened_at", "cases_by_customer", "cases_
 SMALL_CACHE_KIB = 16_384  # with the indexes deferred; while building them, the sorter spills beyond it
 
 
-def indexes_deferred(store: Store) -> list[str]:
-    """`deferred_indexes` of a store (for the callers above the store)."""
-    return deferred_indexes(store.conn)
-
-
-def deferred_indexes(conn: sqlite3.Connection) -> list[str]:
+def deferred_indexes(conn: Connection) -> list[str]:
     """The report indexes a large import dropped and has not rebuilt yet (a running import's,
     or a killed one's)."""
     return [name for (name,) in conn.execute("SELECT name FROM deferred_indexes ORDER BY name")]
@@ -209,6 +202,9 @@ class ReadOnlyView:
 
     def next_prev_hash(self, seq: int) -> str | None:
         return None if self._conn is None else next_prev_hash(self._conn, seq)
+
+    def login(self) -> str | None:
+        return None  # SQLite authenticates no one: the OS account acts
 
     def close(self) -> None:
         if self._conn is not None:

@@ -22,13 +22,9 @@ def count_cases(store: Store, since: str | None) -> int:
 def cases_to_replay(store: Store, since: str | None) -> Iterator[dict[str, Any]]:
     """The cases opened at or after `since`, in the order they were opened (REPLAY_COLUMNS)."""
     where, params = ("WHERE opened_at >= ?", (since,)) if since else ("", ())
-    cur = store.conn.execute(f"SELECT {', '.join(REPLAY_COLUMNS)} FROM cases {where} ORDER BY opened_at, id", params)
-    while True:
-        batch = cur.fetchmany(1000)
-        if not batch:
-            return
-        for values in batch:
-            yield dict(zip(REPLAY_COLUMNS, values, strict=True))
+    sql = f"SELECT {', '.join(REPLAY_COLUMNS)} FROM cases {where} ORDER BY opened_at, id"
+    for values in store.iterate(sql, params):
+        yield dict(zip(REPLAY_COLUMNS, values, strict=True))
 
 
 def budget_before(store: Store, since: str, window_start: str) -> Iterator[tuple[str, str, str, int, int, str, str]]:
@@ -36,13 +32,14 @@ def budget_before(store: Store, since: str, window_start: str) -> Iterator[tuple
     of the cases opened before `since` that still weigh on a budget after it: discretion
     settled after `window_start`, or a hold that outlived `since`.
 
-    The `+` keeps SQLite from searching the status index (a table look-up per row): a scan
+    `sql_unindexed` (a `+` on SQLite) keeps it from searching the status index (a table look-up per row): a scan
     of the narrow covering index on customers is far faster.
     """
-    yield from store.conn.execute(
+    opened, status = store.sql_unindexed("opened_at"), store.sql_unindexed("status")
+    yield from store.iterate(
         "SELECT customer_id, opened_at, status, discretionary_amount, held_amount, settled_at, expires_at "
-        "FROM cases WHERE +opened_at < :since AND ("
-        "(+status = 'approved' AND discretionary_amount > 0 AND settled_at > :window_start) "
+        f"FROM cases WHERE {opened} < :since AND ("
+        f"({status} = 'approved' AND discretionary_amount > 0 AND settled_at > :window_start) "
         "OR (held_amount > 0 AND COALESCE(settled_at, expires_at) > :since))",
         {"since": since, "window_start": window_start},
     )
@@ -50,6 +47,6 @@ def budget_before(store: Store, since: str, window_start: str) -> Iterator[tuple
 
 def events_in_order(store: Store) -> Iterator[tuple[Any, ...]]:
     """Every event as (seq, at, case_id, kind, actor, os_user, payload, prev_hash, hash), by seq."""
-    yield from store.conn.execute(
+    yield from store.iterate(
         "SELECT seq, at, case_id, kind, actor, os_user, payload, prev_hash, hash FROM events ORDER BY seq"
     )

@@ -7,6 +7,7 @@ and check its plan (tests/test_import_indexes.py) and `bench/audit.py`.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -80,29 +81,27 @@ def weekly_spend(store: Store, span: Span) -> list[tuple[str, int]]:
     empty weeks included.
 
     One range search of the covering index on opened_at per week: a single pass over the
-    index without the sort a GROUP BY on the day would need.
+    index without the sort a GROUP BY on the day would need. The weeks are counted here, not
+    in SQL, so that every backend reads the same ranges.
     """
-    conn = store.conn
     where, params = span.where()
-    # The week of a time is read from its date text: date() of the whole timestamp would round
-    # 23:59:59.9997 on a Sunday into Monday (SQLite keeps milliseconds) and lose a week.
-    first = conn.execute(f"SELECT substr(MIN(opened_at), 1, 10) FROM cases {where}", params).fetchone()[0]
-    last = conn.execute(f"SELECT MAX(opened_at) FROM cases {where}", params).fetchone()[0]
+    first, last = store.conn.execute(f"SELECT MIN(opened_at), MAX(opened_at) FROM cases {where}", params).fetchone()
     if first is None:
         return []
-    bounds = {"first": first, "last": last, "since": params.get("since", ""), "until": params.get("until", "9999")}
-    return conn.execute(
-        """
-        WITH RECURSIVE weeks(start) AS (
-          SELECT date(:first, '-6 days', 'weekday 1')
-          UNION ALL SELECT date(start, '+7 days') FROM weeks WHERE date(start, '+7 days') <= :last)
-        SELECT start, (
-          SELECT COALESCE(SUM(CASE WHEN status = 'approved' THEN discretionary_amount END), 0) FROM cases
-          WHERE opened_at >= max(start, :since) AND opened_at < min(date(start, '+7 days'), :until))
-        FROM weeks
-        """,
-        bounds,
-    ).fetchall()
+    # The week of a time is read from its date text: rounding the whole timestamp would put
+    # 23:59:59.9997 on a Sunday into Monday (the store keeps milliseconds) and lose a week.
+    day = dt.date.fromisoformat(first[:10])
+    start = day - dt.timedelta(days=day.weekday())
+    since, until = params.get("since", ""), params.get("until", "9999")
+    sql = ("SELECT COALESCE(SUM(CASE WHEN status = 'approved' THEN discretionary_amount END), 0) FROM cases"
+           " WHERE opened_at >= ? AND opened_at < ?")  # fmt: skip
+    weeks = []
+    while start.isoformat() <= last:
+        end = start + dt.timedelta(days=7)
+        low, high = max(start.isoformat(), since), min(end.isoformat(), until)
+        weeks.append((start.isoformat(), int(store.conn.execute(sql, (low, high)).fetchone()[0])))
+        start = end
+    return weeks
 
 
 # -- agents --------------------------------------------------------------------------
@@ -166,7 +165,7 @@ class RuleHits:
               COUNT(CASE WHEN result = 'bent' AND reaction = 'dissatisfied' THEN 1 END),
               COUNT(CASE WHEN result = 'bent' AND reaction IS NOT NULL THEN 1 END),
               COUNT(v)
-            FROM temp.audit_rule_hits GROUP BY rule_id, case_type ORDER BY rule_id, case_type
+            FROM audit_rule_hits GROUP BY rule_id, case_type ORDER BY rule_id, case_type
             """
         ).fetchall()
 
@@ -177,7 +176,7 @@ class RuleHits:
         its sorter.
         """
         (v,) = self._conn.execute(
-            "SELECT v FROM temp.audit_rule_hits WHERE rule_id = ? AND v IS NOT NULL ORDER BY v DESC LIMIT 1 OFFSET ?",
+            "SELECT v FROM audit_rule_hits WHERE rule_id = ? AND v IS NOT NULL ORDER BY v DESC LIMIT 1 OFFSET ?",
             (rule_id, offset),
         ).fetchone()
         return v
@@ -195,32 +194,29 @@ def rule_hits(store: Store, span: Span, rules: Sequence[MeasuredRule]) -> Iterat
     for k, rule in enumerate(rules):
         if not rule.measure:
             continue
-        fact = f"json_extract(c.facts, :f{k})"
-        value = (f"julianday(substr(c.opened_at, 1, 10)) - julianday({fact})" if rule.measure == "age"
+        fact = store.sql_json_field("c.facts", f":f{k}")
+        value = (store.sql_days_between("substr(c.opened_at, 1, 10)", fact) if rule.measure == "age"
                  else f"CAST({fact} AS NUMERIC)")  # fmt: skip
         branches.append(f"WHEN :r{k} THEN {rule.direction} * ({value})")
-        args |= {f"r{k}": rule.rule_id, f"f{k}": '$."' + rule.fact.replace('"', '\\"') + '"'}
+        args |= {f"r{k}": rule.rule_id, f"f{k}": store.fact_key(rule.fact)}
     # A CASE on the rule id rather than a join with a table of rules: the join would parse
     # each rule result once per rule.
     measured = f"CASE r.value ->> 'id' {' '.join(branches)} END" if branches else "NULL"
     where, params = span.where(DISCRETION_SQL, "r.value ->> 'result' != 'pass'", alias="c.")
-    conn = store.conn
-    conn.execute("PRAGMA temp_store = MEMORY")
-    conn.execute("DROP TABLE IF EXISTS temp.audit_rule_hits")
-    conn.execute(
+    store.scratch_table(
+        "audit_rule_hits",
         f"""
-        CREATE TEMP TABLE audit_rule_hits AS
         SELECT r.value ->> 'id' AS rule_id, r.value ->> 'result' AS result, c.case_type,
           c.status, c.discretionary_amount AS amount, c.retained, c.reaction,
           CASE WHEN r.value ->> 'result' = 'bent' THEN {measured} END AS v
-        FROM cases AS c, json_each(c.rules) AS r {where}
+        FROM cases AS c, {store.sql_json_elements("c.rules")} AS r {where}
         """,
         {**params, **args},
     )
     try:
         yield RuleHits(store)
     finally:
-        conn.execute("DROP TABLE IF EXISTS temp.audit_rule_hits")
+        store.drop_scratch("audit_rule_hits")
 
 
 def case_type_counts(store: Store, span: Span, case_types: Sequence[str]) -> dict[str, int]:
@@ -258,7 +254,7 @@ def customer_rows(store: Store, span: Span, limit: int | None
         SELECT * FROM (
           SELECT customer_id, cases, disc, spent,
             (SELECT segment FROM customers AS k WHERE k.customer_id = per.customer_id)
-          FROM per WHERE disc > 0 ORDER BY spent DESC, disc DESC, customer_id {tail})
+          FROM per WHERE disc > 0 ORDER BY spent DESC, disc DESC, customer_id {tail}) AS top
         """,
         {**params, "limit": limit},
     ).fetchall()

@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from empower_cli.core.errors import DatabaseBusy, EmpowerError, StoreError
 from empower_cli.core.models import BudgetState
@@ -31,6 +31,28 @@ BUSY_RETRIES = 6  # BEGIN IMMEDIATE attempts; with the timeout, ~30 s before giv
 PAGE_SIZE = 16_384
 Row = dict[str, Any]
 
+class Cursor(Protocol):
+    """What the store reads from a query's result (sqlite3's cursor, or psycopg's)."""
+
+    @property
+    def description(self) -> Any: ...
+    @property
+    def rowcount(self) -> int: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """The calls the store makes on a connection: sqlite3's, which store.postgres also speaks."""
+
+    def execute(self, sql: str, params: Any = ..., /) -> Cursor: ...
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> Any: ...
+    @property
+    def in_transaction(self) -> bool: ...
+    def close(self) -> None: ...
+
+
 # A pending case whose hold time has passed is expired from that moment, at every read.
 STATUS_SQL = (
     "CASE WHEN status IN ('pending_cosign', 'pending_supervisor') AND expires_at <= :now "
@@ -41,10 +63,19 @@ STATUS_SQL = (
 
 
 class Store:
-    """One SQLite file in WAL mode; migrates on open; owns every transaction."""
+    """One SQLite file in WAL mode; migrates on open; owns every transaction.
+
+    The base of every backend: its SQL is written to run on PostgreSQL too (`?` and `:name`
+    parameters, which store.postgres translates); what differs is a method a backend
+    overrides (connecting, transactions, migrations, the bulk write) or one of the SQL
+    fragments below (JSON, dates).
+    """
+
+    dialect = "sqlite"
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
-        self.path = path
+        self.path: Path | None = path
+        self.location = str(path)  # how messages name the database
         if not create and not path.exists():
             raise StoreError(f"{path}: no database here yet (run: empower init)")
         if create:
@@ -52,6 +83,7 @@ class Store:
             from empower_cli.store.files import create_shared_file
 
             create_shared_file(path)
+        self.conn: Connection
         try:
             self.conn = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
             self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -68,7 +100,7 @@ class Store:
                 raise
             if _busy(e):  # never "database is locked" to a user
                 raise DatabaseBusy() from None
-            raise StoreError(_describe(path, e)) from None
+            raise StoreError(_describe(str(path), e)) from None
         self._share_with_group()
 
     def _share_with_group(self) -> None:
@@ -77,6 +109,7 @@ class Store:
         from empower_cli.store.files import share_with_group
 
         p = self.path
+        assert p is not None
         share_with_group([p, p.with_name(p.name + "-wal"), p.with_name(p.name + "-shm")], p.parent)
 
     @staticmethod
@@ -96,11 +129,95 @@ class Store:
 
         db = self.__dict__.get("_db")
         if db is None:
+            assert isinstance(self.conn, sqlite3.Connection), "sqlite-utils builds SQLite's schema only"
             db = self.__dict__["_db"] = Database(self.conn)
         return db
 
     def close(self) -> None:
         self.conn.close()
+
+    def grant_to_agents(self) -> str | None:
+        """Give the agents' role what every command needs, on a backend with roles (None here)."""
+        return None
+
+    def login(self) -> str | None:
+        """The database login that acts, on a backend that authenticates one (PostgreSQL's
+        `session_user`); None on SQLite, where the OS account acts."""
+        return None
+
+    def iterate(self, sql: str, params: Any = ()) -> Iterator[tuple[Any, ...]]:
+        """Rows of a large read, streamed (several may be open at once)."""
+        yield from self.conn.execute(sql, params)
+
+    # -- SQL fragments a backend spells its own way (the audit reports use them) ------
+
+    def sql_json_elements(self, column: str) -> str:
+        """A table of a JSON array column's elements, each in a column named `value`."""
+        return f"json_each({column})"
+
+    def sql_json_field(self, column: str, key_param: str) -> str:
+        """The value of a JSON object column at a key given as the parameter `key_param`
+        (its value made by `fact_key`)."""
+        return f"json_extract({column}, {key_param})"
+
+    def fact_key(self, name: str) -> str:
+        """The parameter `sql_json_field` takes for a key."""
+        return '$."' + name.replace('"', '\\"') + '"'
+
+    def sql_days_between(self, later_date: str, earlier_date: str) -> str:
+        """Days from one ISO date text to another, as a float."""
+        return f"(julianday({later_date}) - julianday({earlier_date}))"
+
+    def sql_unindexed(self, column: str) -> str:
+        """A column the planner must not search an index for (SQLite's unary `+`)."""
+        return f"+{column}"
+
+    def scratch_table(self, name: str, select: str, params: Any) -> None:
+        """A temporary table of this connection, made from a query (dropped by `drop_scratch`)."""
+        self.conn.execute("PRAGMA temp_store = MEMORY")
+        self.drop_scratch(name)
+        self.conn.execute(f"CREATE TEMP TABLE {name} AS {select}", params)
+
+    def drop_scratch(self, name: str) -> None:
+        self.conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+
+    # -- the import's bulk writes (store.bulk; a backend may write its own way) -------
+
+    def known_external(self, external_ids: Sequence[str]) -> dict[str, str | None]:
+        """external_id -> content_hash for the ids already recorded (None for a live case)."""
+        from empower_cli.store import bulk
+
+        return bulk.known_external(self, external_ids)
+
+    def next_case_id(self) -> int:
+        return int(self.conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM cases").fetchone()[0])
+
+    def write_chunk(self, cases: Iterable[Sequence[Any]], events: Iterable[Sequence[Any]],
+                    customers: Iterable[Sequence[Any]]) -> None:  # fmt: skip
+        """Insert one imported chunk; call inside `write()` so cases and events commit together."""
+        from empower_cli.store import bulk
+
+        bulk.write_chunk(self, cases, events, customers)
+
+    def indexes_deferred(self) -> list[str]:
+        from empower_cli.store import bulk
+
+        return bulk.deferred_indexes(self.conn)
+
+    def defer_indexes(self) -> None:
+        from empower_cli.store import bulk
+
+        bulk.defer_indexes(self)
+
+    def rebuild_indexes(self) -> int:
+        from empower_cli.store import bulk
+
+        return bulk.rebuild_indexes(self)
+
+    def tune_for_bulk(self, *, deferred: bool) -> None:
+        from empower_cli.store import bulk
+
+        bulk.tune_for_bulk(self, deferred=deferred)
 
     def __enter__(self) -> Store:
         return self
@@ -120,7 +237,7 @@ class Store:
             self._rollback()
             if _busy(e):  # SPEC §6: never "database is locked" to a user; busy is exit 6
                 raise DatabaseBusy() from None
-            raise StoreError(f"{_describe(self.path, e)}; nothing was recorded") from None
+            raise StoreError(f"{_describe(self.location, e)}; nothing was recorded") from None
         except BaseException:
             self._rollback()
             raise
@@ -130,7 +247,7 @@ class Store:
             self._rollback()
             if _busy(e):
                 raise DatabaseBusy() from None
-            raise StoreError(f"{_describe(self.path, e)}; the change was not saved") from None
+            raise StoreError(f"{_describe(self.location, e)}; the change was not saved") from None
 
     def _rollback(self) -> None:
         """Roll back if a transaction is open; a failing rollback must not hide the first error
@@ -148,7 +265,7 @@ class Store:
                 return
             except sqlite3.OperationalError as e:
                 if "locked" not in str(e) and "busy" not in str(e):
-                    raise StoreError(_describe(self.path, e)) from None
+                    raise StoreError(_describe(self.location, e)) from None
                 time.sleep(0.01 * (attempt + 1))
         raise DatabaseBusy()
 
@@ -206,15 +323,19 @@ class Store:
     def case_events_by_case(self) -> Iterator[tuple[int, int, str, str, str, str]]:
         """(case_id, seq, at, kind, actor, payload) of every case's events, by case then seq
         (the case_id index holds them in that order: no sort)."""
-        yield from self.conn.execute(
+        yield from self.iterate(
             "SELECT case_id, seq, at, kind, actor, payload FROM events WHERE case_id IS NOT NULL ORDER BY case_id, seq"
         )
 
     def cases_by_id(self) -> Iterator[Row]:
-        cur = self.conn.execute("SELECT * FROM cases ORDER BY id")
-        names = [d[0] for d in cur.description]
-        for values in cur:
+        names = self.columns("cases")
+        for values in self.iterate(f"SELECT {', '.join(names)} FROM cases ORDER BY id"):
             yield dict(zip(names, values, strict=True))
+
+    def columns(self, table: str) -> list[str]:
+        """A table's columns, in order."""
+        cur = self.conn.execute(f"SELECT * FROM {table} LIMIT 0")
+        return [d[0] for d in cur.description]
 
     def events_of_no_case(self, kind: str) -> list[Row]:
         return _rows(self.conn.execute("SELECT * FROM events WHERE case_id IS NULL AND kind = ? ORDER BY seq", (kind,)))
@@ -243,9 +364,14 @@ class Store:
         assert self.conn.in_transaction, "insert_case outside a write transaction"
         columns = ", ".join(_quote(k) for k in row)
         marks = ", ".join("?" for _ in row)
-        cur = self.conn.execute(f"INSERT INTO cases ({columns}) VALUES ({marks})", tuple(row.values()))
-        assert cur.lastrowid is not None
-        return int(cur.lastrowid)
+        # The id is chosen here, not by the backend: writes are serialised, and SQLite and
+        # PostgreSQL then number cases alike (the largest id + 1, as SQLite's rowid does).
+        cur = self.conn.execute(
+            f"INSERT INTO cases (id, {columns}) VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM cases), {marks})"
+            " RETURNING id",
+            tuple(row.values()),
+        )
+        return int(cur.fetchone()[0])
 
     def update_case(self, case_id: int, changes: Mapping[str, Any]) -> None:
         assert self.conn.in_transaction, "update_case outside a write transaction"
@@ -299,7 +425,7 @@ class Store:
         """Record a customer the first time they are seen; a given segment sticks."""
         self.conn.execute(
             "INSERT INTO customers (customer_id, segment, first_seen) VALUES (?, ?, ?) "
-            "ON CONFLICT(customer_id) DO UPDATE SET segment = COALESCE(excluded.segment, segment)",
+            "ON CONFLICT(customer_id) DO UPDATE SET segment = COALESCE(excluded.segment, customers.segment)",
             (customer_id, segment, iso(at)),
         )
 
@@ -310,6 +436,31 @@ class Store:
             "ON CONFLICT(customer_id) DO UPDATE SET segment = excluded.segment",
             (customer_id, segment, iso(at)),
         )
+
+    # -- copying a whole database (`empower db copy`) ---------------------------------
+
+    COPIED_TABLES = ("policies", "customers", "cases", "events")
+    """The tables that hold a database's history and state, each keyed by its first column."""
+
+    def table_rows(self, table: str) -> Iterator[tuple[Any, ...]]:
+        """Every row of a copied table, in `columns(table)` order, by its key."""
+        assert table in self.COPIED_TABLES
+        columns = self.columns(table)
+        yield from self.iterate(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {columns[0]}")
+
+    def row_count(self, table: str) -> int:
+        assert table in self.COPIED_TABLES
+        return int(self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    def is_empty(self) -> bool:
+        return all(self.row_count(t) == 0 for t in self.COPIED_TABLES)
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Insert rows as they are (`db copy`); call inside write()."""
+        assert table in self.COPIED_TABLES
+        assert self.conn.in_transaction
+        marks = ", ".join("?" * len(columns))
+        self.conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
     def has_events(self) -> bool:
         return self.conn.execute("SELECT 1 FROM events LIMIT 1").fetchone() is not None
@@ -340,13 +491,12 @@ class Store:
                       os_user: str, at: dt.datetime, note: str | None, seq: int) -> int:  # fmt: skip
         """Store an applied policy; call inside write(), after appending its event."""
         assert self.conn.in_transaction, "record_policy outside a write transaction"
-        cur = self.conn.execute(
+        self.conn.execute(
             "INSERT INTO policies (number, version, sha256, currency, text, applied_by, os_user, applied_at, note, seq)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (number, version, sha256, currency, text, applied_by, os_user, iso(at), note, seq),
         )
-        assert cur.lastrowid is not None
-        return int(cur.lastrowid)
+        return number
 
     def budget(self, customer_id: str, *, limit: int, window_days: int, now: dt.datetime,
                exclude_case: int | None = None) -> BudgetState:  # fmt: skip
@@ -363,7 +513,7 @@ class Store:
               COUNT(CASE WHEN discretionary_amount > 0
                           AND (status = 'approved' OR held_amount > 0) THEN 1 END)
             FROM cases
-            WHERE customer_id = :customer AND id IS NOT :exclude AND (
+            WHERE customer_id = :customer AND id <> COALESCE(:exclude, 0) AND (
                 (status = 'approved' AND settled_at > :window_start)
                 OR (status IN ('pending_cosign', 'pending_supervisor') AND expires_at > :now))
             """,
@@ -380,7 +530,7 @@ class Store:
         cur = self.conn.execute(
             "SELECT *, status AS effective_status FROM cases "
             "WHERE expires_at > :now AND agent != :agent "
-            "AND (status = 'pending_cosign' OR (:approver AND status = 'pending_supervisor')) "
+            "AND (status = 'pending_cosign' OR (:approver = 1 AND status = 'pending_supervisor')) "
             "ORDER BY opened_at, id",
             {"now": iso(now), "agent": agent, "approver": int(can_approve)},
         )
@@ -388,14 +538,14 @@ class Store:
 
 
 
-def latest_event(conn: sqlite3.Connection, kind: str) -> Row | None:
+def latest_event(conn: Connection, kind: str) -> Row | None:
     """The newest event of a kind that belongs to no case (a policy, a segment grant)."""
     sql = "SELECT * FROM events WHERE case_id IS NULL AND kind = ? ORDER BY seq DESC LIMIT 1"
     rows = _rows(conn.execute(sql, (kind,)))
     return rows[0] if rows else None
 
 
-def next_prev_hash(conn: sqlite3.Connection, seq: int) -> str | None:
+def next_prev_hash(conn: Connection, seq: int) -> str | None:
     """The prev_hash of the event after `seq` (None when it is the last)."""
     sql = "SELECT prev_hash FROM events WHERE seq > ? ORDER BY seq LIMIT 1"
     row = conn.execute(sql, (seq,)).fetchone()
@@ -419,12 +569,12 @@ def _busy(error: sqlite3.Error) -> bool:
     return isinstance(error, sqlite3.OperationalError) and ("locked" in str(error) or "busy" in str(error))
 
 
-def _rows(cur: sqlite3.Cursor) -> list[Row]:
+def _rows(cur: Cursor) -> list[Row]:
     names = [d[0] for d in cur.description]
     return [dict(zip(names, values, strict=True)) for values in cur.fetchall()]
 
 
-def _describe(path: Path, error: sqlite3.Error) -> str:
+def _describe(path: str, error: sqlite3.Error) -> str:
     text = str(error)
     if "not a database" in text or "malformed" in text:
         return f"{path}: the file is not an empower database or is corrupt ({text})"

@@ -1,0 +1,462 @@
+"""PostgreSQL behind the same Store API (`--db postgresql://…`): agents on many machines share
+one ledger with the guarantees SQLite gives one host.
+
+The store's SQL is shared: `PgConnection` runs it through psycopg 3, translating the `?` and
+`:name` parameters, and this module only overrides what PostgreSQL does its own way:
+connecting, the write transaction, the schema, the import's COPY and a few SQL fragments.
+
+- **Writes are serialised** like SQLite's `BEGIN IMMEDIATE`: every write transaction first
+  locks the one row of `empower_meta` (`SELECT … FOR UPDATE`), so the hash chain's head, the
+  budget check and the debit are read and written by one writer at a time, at READ
+  COMMITTED (each statement after the lock sees every earlier commit). A lock not won within
+  `lock_timeout` (30 s unless the URL sets it) is exit 6; so is a serialization failure or a
+  deadlock, which this locking makes impossible on PostgreSQL itself (docs/postgres.md).
+- **Identity is the login**: `login()` is `session_user`.
+- **Same values**: text columns use the "C" collation (byte order, as SQLite sorts), money and
+  ids are BIGINT, times the same ISO text; sums come back as int, so every report and every
+  `case show` prints the same JSON on both backends.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from functools import lru_cache
+from itertools import count
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from empower_cli.core.errors import DatabaseBusy, EmpowerError, StoreError
+from empower_cli.store.schema import SCHEMA_VERSION
+from empower_cli.store.sqlite import Cursor, Store
+
+if TYPE_CHECKING:
+    import psycopg
+
+SCHEMES = ("postgresql://", "postgres://")
+LOCK_TIMEOUT = "30s"  # as long as SQLite's busy retries; a URL's own lock_timeout wins
+_BUSY_STATES = {"55P03", "40001", "40P01"}  # lock not available, serialization failure, deadlock
+_cursor_names = count(1)
+
+
+def is_url(text: str) -> bool:
+    return text.startswith(SCHEMES)
+
+
+def display(url: str) -> str:
+    """The URL without its password (messages, `init`, `db copy`)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc}"))
+
+
+# -- running the store's SQL on psycopg ---------------------------------------------------
+
+_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|::|\?|(?<![\w:]):([A-Za-z_]\w*)|%")
+
+
+@lru_cache(maxsize=512)
+def translate(sql: str) -> str:
+    """SQLite's `?` and `:name` parameters as psycopg's `%s` and `%(name)s` (a literal `%`
+    doubled); quoted text and `::` casts are left alone."""
+
+    def swap(m: re.Match[str]) -> str:
+        token = m.group(0)
+        if token == "?":
+            return "%s"
+        if token == "%":
+            return "%%"
+        if m.group(1) is not None:
+            return f"%({m.group(1)})s"
+        return token
+
+    return _TOKENS.sub(swap, sql)
+
+
+class PgConnection:
+    """A psycopg connection (autocommit: transactions are begun explicitly) with the calls the
+    store makes on sqlite3's: `execute`, `executemany`, `in_transaction`, `close`. Errors come
+    out as the store's: busy is DatabaseBusy (exit 6), anything else a one-line StoreError."""
+
+    def __init__(self, raw: psycopg.Connection[Any], location: str) -> None:
+        self.raw, self.location = raw, location
+
+    def execute(self, sql: str, params: Any = ()) -> Cursor:
+        cur = self.raw.cursor()
+        with self._errors():
+            if params:
+                cur.execute(translate(sql), params)
+            else:
+                cur.execute(sql.encode())  # bytes: no parameters, so a `%` stays a `%`
+        return cur
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        batch = list(rows)
+        if batch:
+            with self._errors():
+                self.raw.cursor().executemany(translate(sql), batch)
+
+    def stream(self, sql: str, params: Any = ()) -> Iterator[tuple[Any, ...]]:
+        """Rows through a server-side cursor: constant memory, and several may be read at once
+        (`audit verify` walks the cases and their events side by side)."""
+        name = f"empower_{next(_cursor_names)}"
+        with self._errors(), self.raw.cursor(name=name, withhold=True) as cur:
+            cur.itersize = 2_000
+            cur.execute(translate(sql) if params else sql, params or None)
+            yield from cur
+
+    @property
+    def in_transaction(self) -> bool:
+        from psycopg.pq import TransactionStatus
+
+        return self.raw.info.transaction_status != TransactionStatus.IDLE
+
+    def close(self) -> None:
+        self.raw.close()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        import psycopg
+
+        try:
+            yield
+        except psycopg.Error as e:
+            raise _store_error(self.location, e) from None
+
+
+def _has_schema(conn: PgConnection) -> bool:
+    """empower's tables exist. A query of pg_tables, not to_regclass(): under the schema lock,
+    only a statement's fresh snapshot sees another process's schema just committed."""
+    sql = "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'empower_meta')"
+    return bool(conn.execute(sql).fetchone()[0])
+
+
+def _known_external(conn: PgConnection, external_ids: Sequence[str]) -> dict[str, str | None]:
+    """external_id -> content_hash for the ids already recorded: one array parameter for the
+    whole chunk (500 `?` per query, as on SQLite, plans slowly here)."""
+    sql = "SELECT external_id, content_hash FROM cases WHERE external_id = ANY(?)"
+    return dict(conn.execute(sql, (list(dict.fromkeys(external_ids)),)).fetchall())
+
+
+def _store_error(location: str, error: Exception) -> EmpowerError:
+    state = getattr(error, "sqlstate", None)
+    if state in _BUSY_STATES:
+        return DatabaseBusy()
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if state is None:  # the connection itself: lost, refused, not authenticated
+        return StoreError(f"{location}: cannot use the database server ({text})")
+    return StoreError(f"{location}: database error ({state}: {text})")
+
+
+def _int_sums() -> type:
+    """A loader for `numeric`: SUM over BIGINT money gives numeric on PostgreSQL and an integer
+    on SQLite; both come back as int (a fraction, which no query makes, as float)."""
+    from psycopg.adapt import Loader
+
+    class IntOrFloat(Loader):
+        def load(self, data: Any) -> int | float:
+            value = Decimal(bytes(data).decode())
+            return int(value) if value == value.to_integral_value() else float(value)
+
+    return IntOrFloat
+
+
+def connect(url: str, *, read_only: bool = False) -> PgConnection:
+    """Open a connection; an unreachable server or a refused login is one line naming the host
+    and database (exit 1), never the password."""
+    try:
+        import psycopg
+    except ImportError:
+        raise StoreError("PostgreSQL needs the psycopg driver: pip install 'empower[postgres]'") from None
+    location = display(url)
+    try:
+        raw = psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="empower")
+    except psycopg.Error as e:
+        reason = " ".join(str(e).split())
+        if url in reason or (urlsplit(url).password or "\0") in reason:
+            reason = type(e).__name__
+        raise StoreError(f"{location}: cannot connect to the database server ({reason})") from None
+    raw.adapters.register_loader("numeric", _int_sums())
+    conn = PgConnection(raw, location)
+    if conn.execute("SHOW lock_timeout").fetchone()[0] in ("0", "0ms"):
+        conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+    if read_only:
+        conn.execute("SET default_transaction_read_only = on")
+    return conn
+
+
+# -- the schema ---------------------------------------------------------------------------
+
+TEXT = 'TEXT COLLATE "C"'
+# Version 6 of the SQLite schema (store/schema.py), in PostgreSQL's words: a PostgreSQL
+# database starts at the current version in one step. SQLite's covering report indexes,
+# tuned for its planner, become the four B-trees the look-ups need (an external id, a
+# customer's budget, the queue by status, a period by time): every index slows the COPY,
+# and the reports over all history scan the table anyway. `deferred_indexes` has no use.
+SCHEMA_6 = (
+    f"""CREATE TABLE events (seq BIGINT PRIMARY KEY, at {TEXT} NOT NULL, case_id BIGINT, kind {TEXT} NOT NULL,
+        actor {TEXT} NOT NULL, os_user {TEXT} NOT NULL, payload {TEXT} NOT NULL, prev_hash {TEXT} NOT NULL,
+        hash {TEXT} NOT NULL)""",
+    "CREATE INDEX events_by_case ON events (case_id, seq)",
+    """CREATE FUNCTION empower_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'events are append-only: % refused', TG_OP; END $$""",
+    """CREATE TRIGGER events_no_update BEFORE UPDATE OR DELETE ON events
+        FOR EACH ROW EXECUTE FUNCTION empower_events_append_only()""",
+    """CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
+        FOR EACH STATEMENT EXECUTE FUNCTION empower_events_append_only()""",
+    f"""CREATE TABLE cases (id BIGINT PRIMARY KEY, external_id {TEXT}, imported BIGINT NOT NULL DEFAULT 0,
+        opened_at {TEXT} NOT NULL, agent {TEXT} NOT NULL, customer_id {TEXT} NOT NULL, segment {TEXT},
+        case_type {TEXT} NOT NULL, action {TEXT} NOT NULL, amount BIGINT NOT NULL,
+        discretionary_amount BIGINT NOT NULL, held_amount BIGINT NOT NULL DEFAULT 0, in_policy BIGINT NOT NULL,
+        status {TEXT} NOT NULL, expires_at {TEXT}, settled_at {TEXT}, escalated BIGINT NOT NULL DEFAULT 0,
+        facts {TEXT} NOT NULL, rules {TEXT} NOT NULL, reasons {TEXT} NOT NULL, justification {TEXT},
+        reaction {TEXT}, retained BIGINT, cosigner {TEXT}, supervisor {TEXT}, objections BIGINT NOT NULL DEFAULT 0,
+        policy_version {TEXT}, policy_sha256 {TEXT}, today_status {TEXT}, today_discretionary BIGINT,
+        content_hash {TEXT}, imported_by {TEXT})""",
+    "CREATE UNIQUE INDEX cases_by_external_id ON cases (external_id)",
+    "CREATE INDEX cases_by_customer ON cases (customer_id, status)",
+    "CREATE INDEX cases_by_status ON cases (status, opened_at)",
+    "CREATE INDEX cases_by_time ON cases (opened_at)",
+    f"CREATE TABLE customers (customer_id {TEXT} PRIMARY KEY, segment {TEXT}, first_seen {TEXT})",
+    f"""CREATE TABLE policies (number BIGINT PRIMARY KEY, version {TEXT} NOT NULL, sha256 {TEXT} NOT NULL,
+        currency {TEXT} NOT NULL, text {TEXT} NOT NULL, applied_by {TEXT} NOT NULL, os_user {TEXT} NOT NULL,
+        applied_at {TEXT} NOT NULL, note {TEXT}, seq BIGINT NOT NULL)""",
+)
+MIGRATIONS: dict[int, Sequence[str]] = {6: SCHEMA_6}  # the version each block brings a database to
+assert max(MIGRATIONS) == SCHEMA_VERSION, "a SQLite migration needs its PostgreSQL counterpart"
+AGENTS_ROLE = "empower_agents"
+
+
+def grants_sql(role: str = AGENTS_ROLE) -> list[str]:
+    """What an agents' role may do: every command, but never UPDATE, DELETE or TRUNCATE the
+    events (nor own a table, so never disable a trigger). docs/postgres.md explains each."""
+    return [
+        f'GRANT SELECT, INSERT ON events, policies TO "{role}"',
+        f'GRANT SELECT, INSERT, UPDATE ON cases, customers TO "{role}"',
+        f'GRANT SELECT, UPDATE (id) ON empower_meta TO "{role}"',  # the write lock: FOR UPDATE needs UPDATE
+    ]
+
+
+class PostgresStore(Store):
+    """The store on a PostgreSQL database (`postgresql://user@host:port/dbname`)."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.path = None
+        self.url = url
+        self.location = display(url)
+        self._pg = connect(url)
+        self.conn = self._pg  # it speaks the sqlite3 calls the store makes
+        try:
+            self._migrate()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _share_with_group(self) -> None:
+        pass
+
+    @property
+    def pg(self) -> PgConnection:
+        return self._pg
+
+    def login(self) -> str | None:
+        return str(self.pg.execute("SELECT session_user").fetchone()[0])
+
+    def iterate(self, sql: str, params: Any = ()) -> Iterator[tuple[Any, ...]]:
+        yield from self.pg.stream(sql, params)
+
+    # -- transactions ---------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[Store]:
+        """One transaction that holds the write lock from its first statement (as BEGIN
+        IMMEDIATE does): the check and the write see the same state."""
+        self.conn.execute("BEGIN")
+        try:
+            self.conn.execute("SELECT id FROM empower_meta WHERE id = 1 FOR UPDATE")
+            yield self
+        except BaseException:
+            self._rollback()
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except EmpowerError:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        try:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        except EmpowerError:
+            pass
+
+    def _migrate(self) -> None:
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.location}: the database has schema version {version}, newer than this "
+                f"empower understands ({SCHEMA_VERSION}); upgrade empower to use it"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        self.conn.execute("BEGIN")
+        try:
+            # Two first uses at once: one creates the schema, the other waits, then finds it.
+            self.conn.execute("SELECT pg_advisory_xact_lock(hashtext('empower schema'))")
+            version = self.schema_version()
+            if version == 0:
+                self.conn.execute("CREATE TABLE empower_meta (id INTEGER PRIMARY KEY CHECK (id = 1),"
+                                  " schema_version INTEGER NOT NULL)")  # fmt: skip
+                self.conn.execute("INSERT INTO empower_meta VALUES (1, 0)")
+            for number, statements in sorted(MIGRATIONS.items()):
+                if number > version:
+                    for statement in statements:
+                        self.conn.execute(statement)
+                    self.conn.execute("UPDATE empower_meta SET schema_version = ?", (number,))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+
+    def schema_version(self) -> int:
+        if not _has_schema(self.pg):
+            return 0
+        return int(self.conn.execute("SELECT schema_version FROM empower_meta").fetchone()[0])
+
+    def grant_to_agents(self, role: str = AGENTS_ROLE) -> str | None:
+        """Grant the agents' role what every command needs (creating it when this login may);
+        returns the role. Run by the tables' owner (`empower init`): granting is idempotent.
+        Raises StoreError, saying what an administrator must run, when the role is missing and
+        this login may not create it."""
+        exists = self.conn.execute("SELECT 1 FROM pg_roles WHERE rolname = ?", (role,)).fetchone()
+        if exists is None:
+            try:
+                self.conn.execute(f'CREATE ROLE "{role}" NOLOGIN')
+            except StoreError:
+                raise StoreError(f'role {role} does not exist and {self.login()} may not create it; a database '
+                                 f'administrator runs: CREATE ROLE "{role}" NOLOGIN; then `empower init` again '
+                                 "grants it what agents need") from None  # fmt: skip
+        for statement in grants_sql(role):
+            self.conn.execute(statement)
+        return role
+
+    # -- SQL fragments ----------------------------------------------------------------
+
+    def sql_json_elements(self, column: str) -> str:
+        return f"jsonb_array_elements({column}::jsonb)"
+
+    def sql_json_field(self, column: str, key_param: str) -> str:
+        return f"({column}::jsonb ->> {key_param})"
+
+    def fact_key(self, name: str) -> str:
+        return name
+
+    def sql_days_between(self, later_date: str, earlier_date: str) -> str:
+        return f"CAST(CAST({later_date} AS DATE) - CAST({earlier_date} AS DATE) AS DOUBLE PRECISION)"
+
+    def sql_unindexed(self, column: str) -> str:
+        return column
+
+    def scratch_table(self, name: str, select: str, params: Any) -> None:
+        self.drop_scratch(name)
+        self.conn.execute(f"CREATE TEMP TABLE {name} AS {select}", params)
+
+    def drop_scratch(self, name: str) -> None:
+        self.conn.execute(f"DROP TABLE IF EXISTS pg_temp.{name}")
+
+    # -- the import: COPY, indexes kept -----------------------------------------------
+
+    def write_chunk(self, cases: Iterable[Sequence[Any]], events: Iterable[Sequence[Any]],
+                    customers: Iterable[Sequence[Any]]) -> None:  # fmt: skip
+        from empower_cli.store.bulk import CASE_COLUMNS, EVENT_COLUMNS
+
+        assert self.conn.in_transaction, "write_chunk outside a write transaction"
+        self._copy("cases", CASE_COLUMNS, cases)
+        self._upsert_customers(customers)
+        self._copy("events", EVENT_COLUMNS, events)
+
+    def _upsert_customers(self, customers: Iterable[Sequence[Any]]) -> None:
+        """The chunk's (customer, segment, first seen) rows as one statement: merged here as the
+        row-by-row upsert would leave them (the earliest time, the last segment given), since
+        one INSERT … ON CONFLICT may not touch a row twice."""
+        from empower_cli.store.bulk import _UPSERT_CUSTOMERS
+
+        merged: dict[str, tuple[str | None, str]] = {}
+        for customer, segment, first_seen in customers:
+            if customer in merged:
+                known_segment, known_first = merged[customer]
+                merged[customer] = (segment or known_segment, min(first_seen, known_first))
+            else:
+                merged[customer] = (segment, first_seen)
+        if not merged:
+            return
+        ids = list(merged)
+        upsert = _UPSERT_CUSTOMERS.replace(
+            "VALUES (?, ?, ?)", "SELECT * FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]))"
+        )
+        self.conn.execute(upsert, (ids, [merged[c][0] for c in ids], [merged[c][1] for c in ids]))
+
+    def _copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        with self.pg._errors(), self.pg.raw.cursor() as cur, cur.copy(sql.encode()) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def known_external(self, external_ids: Sequence[str]) -> dict[str, str | None]:
+        return _known_external(self.pg, external_ids)
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        assert table in self.COPIED_TABLES
+        assert self.conn.in_transaction
+        self._copy(table, columns, rows)
+
+    def indexes_deferred(self) -> list[str]:
+        return []
+
+    def defer_indexes(self) -> None:
+        pass
+
+    def rebuild_indexes(self) -> int:
+        return 0
+
+    def tune_for_bulk(self, *, deferred: bool) -> None:
+        pass
+
+
+class PgReadOnlyView:
+    """`bulk.ReadOnlyView` on PostgreSQL: a read-only session (a dry run writes nothing)."""
+
+    def __init__(self, url: str) -> None:
+        self._conn: PgConnection | None = connect(url, read_only=True)
+        self._login = str(self._conn.execute("SELECT session_user").fetchone()[0])
+        if not _has_schema(self._conn):
+            self.close()
+
+    def login(self) -> str | None:
+        return self._login
+
+    def known_external(self, external_ids: Sequence[str]) -> dict[str, str | None]:
+        return {} if self._conn is None else _known_external(self._conn, external_ids)
+
+    def latest_event(self, kind: str) -> dict[str, Any] | None:
+        from empower_cli.store.sqlite import latest_event
+
+        return None if self._conn is None else latest_event(self._conn, kind)
+
+    def next_prev_hash(self, seq: int) -> str | None:
+        from empower_cli.store.sqlite import next_prev_hash
+
+        return None if self._conn is None else next_prev_hash(self._conn, seq)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
