@@ -111,3 +111,12 @@ def test_under_json_a_usage_error_is_json_on_stderr_too(cli: CliFn) -> None:
     error = json.loads(r.stderr)["error"]
     assert (error["code"], error["exit_code"]) == ("usage", 2)
     assert "'aproved' is not one of" in error["message"]
+
+
+def test_a_value_typer_cannot_parse_is_told_in_clicks_words_not_a_validation_librarys(cli: CliFn) -> None:
+    """Typer 0.29 converted values with pydantic: "Input should be a valid integer, unable to
+    parse string as an integer" leaked into errors (issue 14); the pin keeps Click's words."""
+    r = cli("case", "list", "--limit", "x")
+    assert r.exit_code == 2, r.output
+    assert "Input should be" not in r.stderr
+    assert "'x' is not a valid" in r.stderr
