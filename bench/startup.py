@@ -39,11 +39,29 @@ if __name__ == "__main__":
     app()
 '''
 
-# (numerator, denominator, target, what the target means)
+# The floor of a recorded decision: a bare script that reads the TOML policy, opens SQLite
+# and inserts one row in a transaction, with nothing else (no CLI framework, no checks).
+BARE_INSERT = '''\
+import sqlite3
+import sys
+import tomllib
+
+with open(sys.argv[1], "rb") as f:
+    policy = tomllib.load(f)
+conn = sqlite3.connect(sys.argv[2], isolation_level=None)
+conn.execute("CREATE TABLE IF NOT EXISTS rows (customer_id TEXT, amount INTEGER, version TEXT)")
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("INSERT INTO rows VALUES (?, ?, ?)", ("C-1", 8990, policy["policy"]["version"]))
+conn.execute("COMMIT")
+conn.close()
+'''
+
+# (numerator, denominator, target, what the target means): the targets of issue 14
 RATIOS = [
     ("empower --help", "trivial typer --help", 1.1, "target <="),
-    ("empower case new --json", "trivial typer command", 1.25, "target <="),
-    ("empower case new --json", "sqlite-utils insert 1 row", 1.0, "goal <"),
+    ("empower --version", "python -c pass", 1.5, "target <="),
+    ("empower case new --json", "sqlite-utils insert 1 row", 0.6, "target <="),
+    ("empower case new --json", "bare python insert", 2.0, "stretch <="),
 ]
 
 
@@ -77,8 +95,11 @@ def prepare(work: Path) -> dict[str, list[str]]:
         "--fact", "has_receipt=yes", "--action", "refund", "--amount", "42.00",
         "--justification", "Loyal customer, item unused, receipt at hand",
     ]  # fmt: skip
+    bare = work / "bare_insert.py"
+    bare.write_text(BARE_INSERT, encoding="utf-8")
     return {
         "python -c pass": [python, "-c", "pass"],
+        "bare python insert": [python, str(bare), str(policy), str(work / "bare.db")],
         "trivial typer --help": [python, str(app), "--help"],
         "trivial typer command": [python, str(app), "--name", "bench"],
         "empower --version": [empower, "--version"],
@@ -140,7 +161,7 @@ def main() -> None:
     cpu_medians = {label: statistics.median(ts) for label, ts in cpu.items()}
     for num, den, target, kind in RATIOS:
         ratio = medians[num] / medians[den]
-        ok = ratio <= target if kind == "target <=" else ratio < target
+        ok = ratio <= target
         print(f"{num} / {den}: {ratio:.2f} (cpu {cpu_medians[num] / cpu_medians[den]:.2f})"
               f"  ({kind} {target}: {'ok' if ok else 'MISSED'})")
     print(f"\nload average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")

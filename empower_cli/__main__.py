@@ -1,5 +1,5 @@
 """Run the CLI as `python -m empower_cli`."""
 
-from empower_cli.cli.main import main
+from empower_cli.cli.entry import main
 
 main()

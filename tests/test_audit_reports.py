@@ -87,7 +87,7 @@ def test_every_report_answers_on_an_empty_database(cli: CliFn) -> None:
         for fmt in ("table", "csv", "markdown"):
             r = cli("audit", name, "--format", fmt)
             assert r.exit_code == 0, (name, fmt, r.output)
-    assert "no agents in this period" in cli("audit", "agents").stdout
+    assert "no agents in this period" in cli("audit", "agents", "--format", "table").stdout
     assert cli("audit", "pairs", "--format", "csv").stdout == ""
 
 
@@ -236,7 +236,7 @@ def test_an_outlier_agent_is_flagged_in_either_direction_and_peers_are_not(cli: 
     assert got["lenient"]["flag"].startswith("lenient: discretion rate 90% vs peers' median 30%")
     assert got["harsh"]["flag"].startswith("harsh: discretion rate 0% vs peers' median 30%")
     assert [a for a in got if got[a]["flag"] is None] == ["a1", "a2", "a3", "a4", "a5", "a6"]
-    table = cli("audit", "agents").stdout
+    table = cli("audit", "agents", "--format", "table").stdout
     assert "⚑ lenient: lenient: discretion rate 90%" in table
     assert "a1 ⚑" not in table
 
@@ -278,7 +278,7 @@ def test_a_rule_bent_often_approved_and_kept_is_a_policy_candidate(cli: CliFn, d
     assert got["return-window"]["suggested_limit"] == sorted(days)[math.ceil(0.9 * len(days)) - 1] == 24
     assert got["warranty"]["candidate"] is False
     assert got["warranty"]["suggested_limit"] == 40
-    assert "yes · limit 24" in cli("audit", "rules").stdout
+    assert "yes · limit 24" in cli("audit", "rules", "--format", "table").stdout
 
 
 # -- formats ------------------------------------------------------------------------------
@@ -322,19 +322,19 @@ def test_markdown_escapes_pipes_and_shows_control_characters(cli: CliFn, db_path
 def test_tables_fit_80_columns_and_show_whole_numbers(cli: CliFn, specs: list[Spec]) -> None:
     spent = report(cli, "summary")["discretion_spent"]
     for name in REPORTS:
-        out = cli("audit", name).stdout
+        out = cli("audit", name, "--format", "table").stdout
         assert all(len(line) <= 80 for line in out.splitlines()), name
     whole, _, cents = spent.partition(".")
-    assert f"{int(whole):,}.{cents}" in cli("audit", "summary").stdout
+    assert f"{int(whole):,}.{cents}" in cli("audit", "summary", "--format", "table").stdout
     agents = report(cli, "agents")
-    table = cli("audit", "agents").stdout
+    table = cli("audit", "agents", "--format", "table").stdout
     assert all(a["agent"] in table for a in agents)
 
 
 def test_rich_markup_in_ids_is_shown_literally(cli: CliFn, db_path: Path) -> None:
     seed(db_path, [Spec(agent="[red]mallory[/]", customer="[bold]C[/]")])
-    assert "[red]mallory[/]" in cli("audit", "agents").stdout
-    assert "[bold]C[/]" in cli("audit", "customers").stdout
+    assert "[red]mallory[/]" in cli("audit", "agents", "--format", "table").stdout
+    assert "[bold]C[/]" in cli("audit", "customers", "--format", "table").stdout
 
 
 @pytest.mark.parametrize(
@@ -371,7 +371,7 @@ def test_weekly_spend_runs_monday_to_sunday_with_empty_weeks_filled(cli: CliFn, 
                      {"week": "2026-11-09", "spent": "30.00"}, {"week": "2026-11-16", "spent": "30.00"}]  # fmt: skip
     assert report(cli, "summary", "--since", "2026-11-10", "--until", "2026-11-17")["weekly_spend"] == [
         {"week": "2026-11-09", "spent": "30.00"}, {"week": "2026-11-16", "spent": "20.00"}]  # fmt: skip
-    assert "discretion spent per week" in cli("audit", "summary").stdout
+    assert "discretion spent per week" in cli("audit", "summary", "--format", "table").stdout
 
 
 PRICE_MATCH = """

@@ -6,6 +6,7 @@ adds its commands only when asked to.
 from __future__ import annotations
 
 import importlib
+import json
 import sqlite3
 from pathlib import Path
 from typing import Annotated, Any
@@ -62,10 +63,21 @@ def test_every_failure_of_every_group_leaves_as_one_message_and_its_exit_code(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "history.csv").write_text("external_id\n", encoding="utf-8")
     failing_with(monkeypatch, error)
-    r = cli(*command, "--json")
+    r = cli(*command)
     assert r.exit_code == code, r.output
     assert r.stderr == message + "\n"
     assert r.stdout == ""
+    r = cli(*command, "--json")  # under --json: one line of JSON on stderr, the same exit code
+    assert r.exit_code == code, r.output
+    assert r.stdout == ""
+    [line] = r.stderr.splitlines()
+    shown = json.loads(line)["error"]
+    assert shown["exit_code"] == code
+    assert shown["code"] == {1: "internal", 2: "invalid_input", 3: "policy", 4: "not_allowed", 5: "not_found",
+                             6: "conflict", 130: "interrupted"}[code]  # fmt: skip
+    first, *problems = message.split("\n")
+    assert shown["message"] == first.removeprefix("error: ")
+    assert shown.get("problems", []) == [p.strip() for p in problems]
 
 
 def test_a_root_command_fails_through_the_same_edge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,6 +31,7 @@ def test_whoever_imported_a_pending_case_cannot_cosign_it(cli: CliFn, tmp_path: 
     import_file(cli, tmp_path, row("H-1", agent="bob", amount="150.00", status="pending_cosign", opened=ago(0.1)))
     r = cli("case", "cosign", "1", agent="carol")
     assert r.exit_code == 4, r.output
+    assert r.stderr == "error: You cannot co-sign or object to a case you imported.\n"  # not "your own case"
     assert cli("case", "cosign", "1", "--json", agent="dave").exit_code == 0
 
 
@@ -38,6 +39,7 @@ def test_whoever_imported_a_pending_case_cannot_approve_it(cli: CliFn, tmp_path:
     import_file(cli, tmp_path, row("H-1", agent="bob", status="pending_supervisor", opened=ago(0.1)), agent="carol")
     r = cli("case", "approve", "1", "--note", "looks fine", agent="carol")
     assert r.exit_code == 4, r.output
+    assert r.stderr == "error: You cannot approve or deny a case you imported.\n"
 
 
 def test_a_cosigner_spelt_with_other_case_or_spaces_is_still_the_agent(cli: CliFn, tmp_path: Path) -> None:

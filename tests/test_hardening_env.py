@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from empower_cli.cli.app import app
 from empower_cli.store import files as fsinfo
 from tests.conftest import write_policy
+from tests.errors_support import said_text
 from tests.hardening_support import case_new_args, cli_env, foreign_python, run, run_as
 
 SEED = 6
@@ -27,7 +28,7 @@ _faults = {"count": 0}
 
 
 def one_line(err: str) -> bool:
-    lines = err.strip().splitlines()
+    lines = said_text(err).strip().splitlines()  # under --json the one line is JSON
     return len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err
 
 

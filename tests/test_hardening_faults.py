@@ -27,6 +27,7 @@ from typer.testing import CliRunner, Result
 from empower_cli.cli.app import app
 from empower_cli.policy.load import load_policy
 from tests.conftest import write_policy
+from tests.errors_support import said
 from tests.hardening_support import case_new_args, check_invariants, cli_env, run
 
 FAULT_MODES = ("once", "sticky")  # fail one call only / fail that call and every later one
@@ -150,7 +151,7 @@ class Harness:
         if r.exit_code == 0 and not committed:
             problems.append("exit 0 but nothing was committed")
         if r.exit_code != 0:
-            lines = r.stderr.strip().splitlines()
+            lines = said(r).strip().splitlines()  # under --json the one line is JSON
             if len(lines) != 1 or "Traceback" in r.output or not lines[0].startswith("error: "):
                 problems.append(f"not a one-line error: {r.stderr[-300:]!r}")
             elif "internal error" in lines[0]:

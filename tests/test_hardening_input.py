@@ -24,6 +24,7 @@ from typer.testing import CliRunner, Result
 
 from empower_cli.cli.app import app
 from tests.conftest import write_policy
+from tests.errors_support import said
 from tests.hardening_support import cli_env, run
 
 HOSTILE_TEXT: tuple[str, ...] = (
@@ -176,7 +177,7 @@ def test_stored_hostile_text_is_never_interpreted_by_the_terminal(cli: Cli) -> N
         # Short text is shown in the panel, text with a line break in full below it: both ways.
         for why in (f"Fair because {value}", f"Fair because {value}\nand still fair: {value}"):
             r = cli(*_args({**_base(), "--customer": f"C-{value}"[:200], "--justification": why}))
-            if r.exit_code == 2 and r.stderr.startswith("error: customer:"):
+            if r.exit_code == 2 and said(r).startswith("error: customer:"):
                 # An identifier may not hold invisible or control characters: the text still
                 # reaches the terminal as a justification.
                 r = cli(*_args({**_base(), "--customer": f"C-{i}", "--justification": why}))

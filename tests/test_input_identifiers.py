@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from empower_cli.core.errors import InvalidInput
 from empower_cli.core.text import clean_id
 from tests.conftest import JUSTIFICATION, CliFn, as_json, training_policy_text, write_policy
+from tests.errors_support import said
 
 REFUSED = ("Cc", "Cf", "Co", "Cn", "Zl", "Zp")
 WJ = "\u2060"  # WORD JOINER: invisible
@@ -44,7 +45,7 @@ def case_new(cli: CliFn, customer: str, *extra: str, agent: str = "alice") -> tu
     r = cli("case", "new", "--customer", customer, "--type", "late_return", "--fact", "days_since_purchase=20",
             "--fact", "has_receipt=yes", "--action", "refund", "--amount", "40.00",
             "--justification", JUSTIFICATION, *extra, "--json", agent=agent)  # fmt: skip
-    return r.exit_code, r.stdout, r.stderr
+    return r.exit_code, r.stdout, said(r)
 
 
 def table(db: Path, sql: str) -> list[tuple[object, ...]]:
@@ -117,8 +118,8 @@ def test_a_filter_no_identifier_can_hold_is_refused_not_answered_with_nothing(
     assert case_new(cli, "C-1")[0] == 0
     r = cli(*args, "--json")
     assert r.exit_code == 2, r.output
-    assert r.stderr.startswith(f"error: {field}: "), r.stderr
-    assert ("U+2060" in r.stderr) or ("U+00AD" in r.stderr) or ("NFC" in r.stderr)
+    assert said(r).startswith(f"error: {field}: "), said(r)
+    assert ("U+2060" in said(r)) or ("U+00AD" in said(r)) or ("NFC" in said(r))
 
 
 def test_printable_ascii_and_visible_unicode_identifiers_are_still_accepted(cli: CliFn) -> None:
@@ -179,9 +180,9 @@ def test_a_policy_login_or_segment_no_identifier_can_match_is_a_located_problem(
     policy = write_policy(tmp_path, text)
     r = CliRunner().invoke(app, ["policy", "check", str(policy)])
     assert r.exit_code == 3, r.output
-    lines = r.stderr.splitlines()
-    assert [ln for ln in lines if "agents" in ln and "U+2060 (WORD JOINER, format character)" in ln], r.stderr
-    assert [ln for ln in lines if "segments" in ln and "U+00AD (SOFT HYPHEN, format character)" in ln], r.stderr
+    lines = said(r).splitlines()
+    assert [ln for ln in lines if "agents" in ln and "U+2060 (WORD JOINER, format character)" in ln], said(r)
+    assert [ln for ln in lines if "segments" in ln and "U+00AD (SOFT HYPHEN, format character)" in ln], said(r)
 
 
 # -- properties ------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import pytest
 from empower_cli.core.money import MAX_MINOR_UNITS, MAX_SUPPORTED_CASES, format_money
 from empower_cli.core.timeutil import utcnow
 from tests.conftest import JUSTIFICATION, CliFn, as_json, training_policy_text, write_policy
+from tests.errors_support import said
 from tests.hardening_support import case_new_args, cli_env, run
 
 IMPORT_COLUMNS = ("external_id", "customer_id", "agent", "opened_at", "case_type", "action", "amount", "status",
@@ -127,7 +128,7 @@ def test_one_cent_above_the_largest_amount_is_refused_as_a_flag_and_as_an_import
             "--fact", "has_receipt=yes", "--action", "refund", "--amount", above,
             "--justification", JUSTIFICATION, "--json")  # fmt: skip
     assert r.exit_code == 2, r.output
-    assert r.stderr == f"error: amount: at most {CAP}, got {above}\n"
+    assert said(r) == f"error: amount: at most {CAP}, got {above}\n"
     rows = [history_row("A-1", amount=above), history_row("A-2", amount=CAP, discretionary_amount=above),
             history_row("A-3", amount=CAP, discretionary_amount=CAP, cosigner="dave")]  # fmt: skip
     summary, rejected = import_csv(cli, tmp_path, rows)
@@ -176,7 +177,7 @@ rules = [{ id = "price-cap", text = "Up to 500.", fact = "price", max = "500.00"
     args = ["case", "new", "--customer", "C-1", "--type", "big_ticket", "--action", "refund", "--amount", "1",
             "--justification", JUSTIFICATION, "--json", "--fact"]  # fmt: skip
     code, _, err = run([*args, f"price={format_money(MAX_MINOR_UNITS + 1)}"], env)
-    assert (code, err) == (2, f"error: fact price: at most {CAP}, got 100000000.01\n")
+    assert (code, json.loads(err)["error"]["message"]) == (2, f"fact price: at most {CAP}, got 100000000.01")
     code, _, err = run([*args, f"price={CAP}"], env)
     assert code == 0, err
 
@@ -255,7 +256,7 @@ def test_a_justification_of_a_million_characters_is_the_most_accepted(cli: CliFn
     most = narrative(1_000_000)
     r = cli(*base, "--justification", most + "!")
     assert r.exit_code == 2, r.output
-    assert r.stderr == "error: justification: is 1000001 characters long; at most 1000000 are allowed\n"
+    assert said(r) == "error: justification: is 1000001 characters long; at most 1000000 are allowed\n"
     r = cli(*base, "--justification", most)
     assert r.exit_code == 0, r.output
     assert db_rows(db_path, "SELECT justification FROM cases") == [(most,)]

@@ -287,3 +287,67 @@ def test_a_budget_that_shrank_under_the_same_status_still_shows_the_new_remainin
     _, case = term.cases()
     assert (case["agent"], case["status"], case["held_amount"]) == ("alice", "pending_cosign", 15000)
     assert budget_remaining(term, "C-1") == 135000
+
+
+# -- the walk-through shows the numbers (issue 14) ------------------------------------------
+
+
+def test_it_opens_with_who_is_recording_and_the_customers_cases_in_the_window(term: Terminal) -> None:
+    term.see("recording as alice · agent · up to 200.00 USD without a supervisor")
+    term.meanwhile("bob", "case", "new", "--customer", "C-1", "--type", "late_return", "--fact",
+                   "days_since_purchase=20", "--fact", "has_receipt=yes", "--action", "refund", "--amount", "20",
+                   "--justification", JUSTIFICATION)  # fmt: skip
+    term.answer([("Customer id:", "C-1")])
+    term.see("discretionary cases in the last 365 days: 1 of 6")
+    term.child.sendcontrol("c")
+    code, _ = term.finish()
+    assert code == 130
+
+
+def test_each_rule_shows_the_customers_value_against_its_limits(term: Terminal) -> None:
+    term.answer([("Customer id:", "C-1"), ("Case type (number or id):", "1"), ("Days since purchase", "40"),
+                 ("receipt?", "yes"), ("Action (number or id):", "refund"), ("Amount in USD", "20")])  # fmt: skip
+    term.see("return-window  blocked")
+    term.see("needs:")
+    panel = " ".join((term.child.before or "").replace("│", " ").split())  # as read, whatever the wrapping
+    assert "Returns are accepted within 15 days. days_since_purchase 40 · standard ≤ 15 · bendable ≤ 30" in panel
+    assert "A receipt is required. has_receipt yes · must be yes" in panel
+    term.child.sendcontrol("c")
+    assert term.finish()[0] == 130
+
+
+def test_menus_take_any_case_and_a_unique_start_of_a_choice(term: Terminal) -> None:
+    term.answer([("Customer id:", "C-1"), ("Case type (number or id):", "MISSED")])  # any case, a unique start
+    term.answer([("Minutes late at the gate", "30")])
+    term.answer([("Cause (number or name):", "m")])  # medical is the only choice starting with m
+    term.answer([("Action (number or id):", "Re")])  # rebook
+    term.answer([("Amount in USD", "0"), ("Customer's reaction", "SAT"), ("Record this case? (y/n)", "y")])
+    term.see("recorded case 1: approved")
+    assert term.finish()[0] == 0
+    [case] = term.cases()
+    assert (case["case_type"], case["action"], case["reaction"]) == ("missed_flight", "rebook", "satisfied")
+    assert json.loads(case["facts"])["cause"] == "medical"
+
+
+def test_an_ambiguous_start_is_re_asked(term: Terminal) -> None:
+    term.answer([("Customer id:", "C-1"), ("Case type (number or id):", "late_return"),
+                 ("Days since purchase", "20"), ("receipt?", "yes")])  # fmt: skip
+    term.answer([("Action (number or id):", "goodwill_credit_x")])
+    term.see("error: action: expected a number from 1 to 3")
+    term.child.sendcontrol("c")
+    assert term.finish()[0] == 130
+
+
+def test_a_justification_once_given_is_not_asked_for_again(term: Terminal) -> None:
+    term.answer([*BENT_RETURN, ("Amount in USD", "60")])
+    term.see("needs: a justification of at least 20 characters")
+    term.answer([("Justification", JUSTIFICATION), ("Customer's reaction", "dissatisfied"),
+                 ("Send the case to a supervisor? (y/n)", "y")])  # fmt: skip
+    term.see("verdict: pending_supervisor")
+    term.see(f"justification given ({len(JUSTIFICATION)} characters)")
+    term.see("needs: a supervisor's approval")
+    term.answer([("Record this case? (y/n)", "y")])
+    term.see("recorded case 1: pending_supervisor")
+    code, rest = term.finish()
+    assert code == 0, rest
+    assert "needs a justification" not in rest

@@ -310,6 +310,9 @@ def test_a_missing_note_names_the_flag_in_one_line(cli: CliFn) -> None:
     cid = new_case(cli, receipt="no")
     r = cli("case", "approve", str(cid), agent="carol")
     assert r.exit_code == 2, r.output
+    assert r.stderr.strip().splitlines() == ["error: Missing option '--note'. (see: empower case approve --help)"]
+    r = cli("case", "approve", str(cid), "--note", "  ", agent="carol")
+    assert r.exit_code == 2, r.output
     assert r.stderr.strip().splitlines() == ["error: --note: is required: say why you approve"]
 
 
@@ -405,13 +408,13 @@ def test_the_queue_shows_what_waits_for_me_oldest_first(cli: CliFn) -> None:
 
 def test_the_queue_table_names_the_case_and_its_bent_rules(cli: CliFn) -> None:
     cid = new_case(cli, receipt="no")
-    r = cli("case", "queue", agent="carol")
+    r = cli("case", "queue", "--format", "table", agent="carol")
     assert r.exit_code == 0, r.output
     assert "waiting for carol (supervisor)" in r.stdout
     assert "return-window" in r.stdout
     assert "receipt!" in r.stdout
-    assert f"{cid}  supervisor" in r.stdout
-    r = cli("case", "queue", agent="bob")
+    assert f"{cid} supervisor" in r.stdout
+    r = cli("case", "queue", "--format", "table", agent="bob")
     assert "nothing waits for bob" in r.stdout
 
 

@@ -5,11 +5,12 @@ reports over the recorded cases, and the check of the tamper-evident log (SPEC �
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from empower_cli.cli.common import WHEN, JsonOption, print_json, session, wants_json
+from empower_cli.cli.common import WHEN, JsonOption, chosen_format, print_json, session, wants_json
 
 if TYPE_CHECKING:
     from empower_cli.audit.reports import Period
@@ -22,9 +23,22 @@ SinceOption = Annotated[
 UntilOption = Annotated[
     str | None, Opt("--until", help=f"Cases opened before WHEN: {WHEN}.", show_default=False)
 ]
+
+
+class ReportFormat(str, Enum):
+    """How a report leaves the program (SPEC §8), and TSV: what a pipe gets by default."""
+
+    table = "table"
+    tsv = "tsv"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
 FormatOption = Annotated[
-    str | None, Opt("--format", help="table, json, csv or markdown (default: table; json with --json).",
-                    show_default=False, case_sensitive=False),
+    ReportFormat | None,
+    Opt("--format", help="table, tsv, json, csv or markdown (default: table on a terminal, tsv in a pipe; "
+                         "json with --json).", show_default=False, case_sensitive=False),
 ]  # fmt: skip
 
 
@@ -40,20 +54,10 @@ def register(group: typer.Typer) -> None:
     group.command("verify")(verify)
 
 
-def output_format(ctx: typer.Context, fmt: str | None, local_json: bool) -> str:
-    """--format wins; the global or local --json means --format json (SPEC §5)."""
-    from empower_cli.core.errors import InvalidInput
-    from empower_cli.render.reports import FORMATS
-
-    as_json = wants_json(ctx, local_json)
-    if fmt is None:
-        return "json" if as_json else "table"
-    chosen = fmt.strip().lower()
-    if chosen not in FORMATS:
-        raise InvalidInput("--format", f"expected one of {', '.join(FORMATS)}, got {fmt[:40]!r}")
-    if as_json and chosen != "json":
-        raise InvalidInput("--format", f"--json asks for JSON but --format asks for {chosen}")
-    return chosen
+def output_format(ctx: typer.Context, fmt: ReportFormat | None, local_json: bool) -> str:
+    """--format wins; the global or local --json means --format json (SPEC §5); otherwise a
+    table on a terminal and full values, tab-separated, in a pipe."""
+    return chosen_format(ctx, fmt, local_json)
 
 
 def period_of(s: Session, since: str | None, until: str | None) -> Period:
@@ -76,7 +80,7 @@ def describe(period: Period) -> str:
     return since + until + " UTC"
 
 
-def run_report(ctx: typer.Context, name: str, since: str | None, until: str | None, fmt: str | None,
+def run_report(ctx: typer.Context, name: str, since: str | None, until: str | None, fmt: ReportFormat | None,
                local_json: bool, limit: int | None = None) -> None:  # fmt: skip
     with session(ctx) as s:
         chosen = output_format(ctx, fmt, local_json)
@@ -102,9 +106,11 @@ def emit(name: str, data: Any, fmt: str, *, currency: str, period: str) -> None:
         print_json(data)
     elif fmt == "csv":
         audit_render.write_csv(name, data)
-    elif fmt == "markdown":
-        import sys
+    elif fmt == "tsv":
+        from empower_cli.render.tabular import tsv
 
+        sys.stdout.write(tsv(*audit_render.rows_of(name, data)))
+    elif fmt == "markdown":
         sys.stdout.write(audit_render.markdown(name, data))
     else:
         from empower_cli.render.terminal import console

@@ -8,7 +8,7 @@ The workflow steps (queue, cosign, object, approve, deny, outcome) live in
 # eval() of each string annotation on every start; real objects skip that work.
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,8 +16,16 @@ from empower_cli.cli.common import (
     MAX_SQL_INT,
     WHEN,
     CaseId,
+    CaseStatus,
     JsonOption,
+    ListFormatOption,
+    ReactionOption,
+    chosen_format,
+    complete_action,
+    complete_case_type,
+    print_error,
     print_json,
+    print_rows,
     session,
     wants_json,
 )
@@ -36,20 +44,20 @@ def new(
     ctx: typer.Context,
     customer: Annotated[str | None, Opt("--customer", help="Customer id.", show_default=False)] = None,
     segment: Annotated[str | None, Opt("--segment", help="Customer segment (e.g. vip).", show_default=False)] = None,
-    case_type: Annotated[str | None, Opt("--type", help="Case type from the policy.", show_default=False)] = None,
+    case_type: Annotated[str | None, Opt("--type", help="Case type from the policy.", show_default=False,
+                                         autocompletion=complete_case_type)] = None,
     fact: Annotated[
         list[str] | None, Opt("--fact", help="A fact as NAME=VALUE; repeat for each fact.", show_default=False)
     ] = None,
-    action: Annotated[str | None, Opt("--action", help="The proposed action.", show_default=False)] = None,
+    action: Annotated[str | None, Opt("--action", help="The proposed action (of the case type).", show_default=False,
+                                      autocompletion=complete_action)] = None,
     amount: Annotated[
         str | None, Opt("--amount", help="Money value of the resolution, e.g. 89.90.", show_default=False)
     ] = None,
     justification: Annotated[
         str | None, Opt("--justification", help="Why the exception is fair.", show_default=False)
     ] = None,
-    reaction: Annotated[
-        str | None, Opt("--reaction", help="satisfied, neutral or dissatisfied.", show_default=False)
-    ] = None,
+    reaction: ReactionOption = None,
     escalate: Annotated[bool, Opt("--escalate", help="Send the case to a supervisor.")] = False,
     json: JsonOption = False,
 ) -> None:
@@ -63,24 +71,24 @@ def new(
             from empower_cli.cli.walkthrough import walk_through
 
             raise typer.Exit(walk_through(s, segment=segment, escalate=escalate))
-        from empower_cli.render.json import decision_json, next_step
+        from empower_cli.render.json import decision_json
         from empower_cli.services.cases import CaseInput, open_case
 
         inputs = CaseInput(
             customer_id=customer, case_type=case_type, facts=parse_fact_flags(fact or []),
             action=action, amount=amount, segment=segment, justification=justification,
-            reaction=reaction, escalate=escalate,
+            reaction=reaction and reaction.value, escalate=escalate,
         )  # fmt: skip
         decision = open_case(inputs, policy=s.policy, store=s.store, identity=s.identity(), now=s.now)
         if wants_json(ctx, json):
             print_json(decision_json(decision, s.policy))
             return
-        from empower_cli.render.terminal import console, evaluation_panel
+        from empower_cli.render.terminal import console, evaluation_panel, recorded_text
 
-        out = console()
-        out.print(evaluation_panel(decision.evaluation, s.policy, title=f"case {decision.case_id}"))
-        step = next_step(decision.case_id, decision.evaluation.status)
-        out.print(f"recorded case [bold]{decision.case_id}[/]; next: {step}")
+        # The evaluation is for the person; the result (case id, next step) is what a pipe reads.
+        console(stderr=True).print(evaluation_panel(decision.evaluation, s.policy, title=f"case {decision.case_id}",
+                                                    proposal=decision.proposal))  # fmt: skip
+        sys.stdout.write(recorded_text(decision.case_id, decision.evaluation.status))
 
 
 def parse_fact_flags(values: list[str]) -> dict[str, str]:
@@ -122,7 +130,8 @@ def show(ctx: typer.Context, case_id: CaseId, json: JsonOption = False) -> None:
                  for k in ("seq", "at", "kind", "actor", "os_user", "payload", "hash")}
                 for e in events
             ]  # fmt: skip
-            detail["customer_budget"] = budget_json(budget, s.policy.digits)
+            detail["budget"] = budget_json(budget, s.policy.digits)  # the key every other command uses
+            detail["customer_budget"] = detail["budget"]  # the key this command had first: kept for scripts
             print_json(detail)
             return
         from empower_cli.render.terminal import console, print_case_detail
@@ -134,50 +143,59 @@ def list_cases(
     ctx: typer.Context,
     customer: Annotated[str | None, Opt("--customer", help="Only this customer.", show_default=False)] = None,
     agent: Annotated[str | None, Opt("--agent", help="Only this agent's cases.", show_default=False)] = None,
-    status: Annotated[
-        str | None,
-        Opt("--status", help="approved, pending_cosign, pending_supervisor, denied or expired.", show_default=False),
-    ] = None,
+    status: Annotated[CaseStatus | None, Opt("--status", help="Only cases in this status.", case_sensitive=False,
+                                             show_default=False)] = None,
     since: Annotated[
         str | None, Opt("--since", help=f"Opened since WHEN: {WHEN}.", show_default=False)
     ] = None,
     limit: Annotated[int, Opt("--limit", help="At most this many, newest first; 0 for all.", min=0,
                               max=MAX_SQL_INT, show_default=True)] = 100,
+    fmt: ListFormatOption = None,
     json: JsonOption = False,
 ) -> None:
     """List cases, newest first, filtered by customer, agent, status or time.
 
+    On a terminal a table; in a pipe every value whole, tab-separated under a header (--format).
+
     Example: empower case list --status pending_cosign --since 7d
     """
     with session(ctx) as s:
-        from empower_cli.core.errors import InvalidInput
-        from empower_cli.core.models import STATUSES
         from empower_cli.core.timeutil import parse_when
 
+        chosen = chosen_format(ctx, fmt, json)
         customer, agent = _filter(customer, "--customer"), _filter(agent, "--agent")
-        if status is not None and status not in STATUSES:
-            raise InvalidInput("--status", f"expected one of {', '.join(STATUSES)}, got {status[:40]!r}")
         start = parse_when(since, now=s.now, field="--since") if since else None
         # One more than asked for tells whether the list was cut.
-        cases = s.store.list_cases(now=s.now, customer=customer, agent=agent, status=status,
+        cases = s.store.list_cases(now=s.now, customer=customer, agent=agent, status=status and status.value,
                                    since=start, limit=limit + 1 if limit else None)  # fmt: skip
         truncated = bool(limit) and len(cases) > limit
-        cases = cases[:limit] if truncated else cases
-        if wants_json(ctx, json):
-            from empower_cli.render.json import case_summary_json
+        _print_cases(chosen, cases[:limit] if truncated else cases, truncated, limit, s.policy.digits)
 
-            print_json({"rows": [case_summary_json(c, s.policy.digits) for c in cases], "truncated": truncated,
-                        "limit": limit or None})  # fmt: skip
-            return
-        from empower_cli.render.terminal import cases_table, console
 
-        out = console()
-        if not cases:
-            out.print("[dim]no cases match[/]")
-            return
-        out.print(cases_table(cases, digits=s.policy.digits))
+def _print_cases(fmt: str, cases: list[dict[str, Any]], truncated: bool, limit: int, digits: int) -> None:
+    from empower_cli.render.json import CASE_SUMMARY_KEYS, case_summary_json
+
+    note = f"showing the newest {limit:,} matching cases; more match: --limit 0 shows all"
+    if fmt == "json":
+        print_json({"rows": [case_summary_json(c, digits) for c in cases], "truncated": truncated,
+                    "limit": limit or None})  # fmt: skip
+        return
+    if fmt != "table":
+        from empower_cli.render.tabular import rows_of_objects
+
+        print_rows(fmt, *rows_of_objects([case_summary_json(c, digits) for c in cases], CASE_SUMMARY_KEYS))
         if truncated:
-            out.print(f"[yellow]showing the newest {limit:,} matching cases; more match: --limit 0 shows all[/]")
+            print_error(note, prefix="note: ")  # a pipe reads only the rows
+        return
+    from empower_cli.render.terminal import cases_table, console
+
+    out = console()
+    if not cases:
+        out.print("[dim]no cases match[/]")
+        return
+    out.print(cases_table(cases, digits=digits))
+    if truncated:
+        out.print(f"[yellow]{note}[/]")
 
 
 def _filter(value: str | None, field: str) -> str | None:

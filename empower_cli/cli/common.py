@@ -8,11 +8,12 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -40,6 +41,78 @@ DbOption = Annotated[
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Machine-readable JSON on stdout.")
 ]
+
+
+class ListFormat(str, Enum):
+    """How a list leaves the program: a table for people, TSV or CSV for scripts, or JSON."""
+
+    table = "table"
+    tsv = "tsv"
+    csv = "csv"
+    json = "json"
+
+
+ListFormatOption = Annotated[
+    ListFormat | None,
+    typer.Option("--format", case_sensitive=False, show_default=False,
+                 help="table, tsv, csv or json (default: table on a terminal, tsv in a pipe; json with --json)."),
+]  # fmt: skip
+
+
+class CaseStatus(str, Enum):
+    """A case's status (core.models.STATUSES, which a test holds equal), as a declared choice."""
+
+    approved = "approved"
+    pending_cosign = "pending_cosign"
+    pending_supervisor = "pending_supervisor"
+    denied = "denied"
+    expired = "expired"
+
+
+class ReactionChoice(str, Enum):
+    """The customer's reaction (core.models.REACTIONS), as a declared choice."""
+
+    satisfied = "satisfied"
+    neutral = "neutral"
+    dissatisfied = "dissatisfied"
+
+
+ReactionOption = Annotated[
+    ReactionChoice | None,
+    typer.Option("--reaction", case_sensitive=False, show_default=False, help="The customer's reaction."),
+]
+
+
+def _completion_policy(ctx: typer.Context) -> Policy | None:
+    """The policy file a command line would find (--policy, EMPOWER_POLICY or the nearest
+    policies.toml), for shell completion only: nothing is decided with it."""
+    from empower_cli.policy.load import load_policy
+    from empower_cli.policy.paths import find_policy
+
+    try:
+        explicit = ctx.find_root().params.get("policy") or os.environ.get("EMPOWER_POLICY")
+        return load_policy(find_policy(Path(explicit) if explicit else None))
+    except Exception:  # a shell completing a word must never see an error
+        return None
+
+
+def complete_case_type(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    """`--type <TAB>`: the case types of the policy file, with their titles."""
+    policy = _completion_policy(ctx)
+    types = policy.case_types.values() if policy is not None else ()
+    return [(t.id, t.title) for t in types if t.id.startswith(incomplete)]
+
+
+def complete_action(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    """`--action <TAB>`: the actions of the case type given with --type (every action without one)."""
+    policy = _completion_policy(ctx)
+    if policy is None:
+        return []
+    chosen = policy.case_types.get(ctx.params.get("case_type") or "")
+    ids = chosen.actions if chosen is not None else tuple(policy.actions)
+    return [(a, policy.actions[a].title) for a in ids if a.startswith(incomplete) and a in policy.actions]
+
+
 WHEN = "an ISO date/time, or a duration ago: 30d, 12h, 5m (s, m = minutes, h, d, w)"
 MAX_SQL_INT = 2**63 - 1  # SQLite's largest integer: a bigger id or limit is refused (exit 2), not a crash
 CaseId = Annotated[int, typer.Argument(help="The case number, as printed by `case new`.", min=1, max=MAX_SQL_INT)]
@@ -63,32 +136,74 @@ def wants_json(ctx: typer.Context, local: bool) -> bool:
     return local or settings(ctx).json
 
 
+def chosen_format(ctx: typer.Context, fmt: Enum | None, local_json: bool) -> str:
+    """--format wins; --json (global or local) means json; otherwise a table for a person at a
+    terminal and tab-separated full values for a pipe or a file (as `gh` does)."""
+    from empower_cli.core.errors import InvalidInput
+
+    as_json = wants_json(ctx, local_json)
+    if fmt is None:
+        return "json" if as_json else "table" if sys.stdout.isatty() else "tsv"
+    if as_json and fmt.value != "json":
+        raise InvalidInput("--format", f"--json asks for JSON but --format asks for {fmt.value}")
+    return str(fmt.value)
+
+
+def print_rows(fmt: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A list as TSV or CSV on stdout, with its header."""
+    from empower_cli.render.tabular import delimited
+
+    sys.stdout.write(delimited(fmt, header, rows))
+
+
 @contextmanager
-def handle_errors() -> Iterator[None]:
+def handle_errors(as_json: Callable[[], bool] = lambda: False) -> Iterator[None]:
     """Turn every failure of a command into a one-line message on stderr and the SPEC §5 exit
-    code. Used once, by the root group around every command (`Root.invoke`)."""
+    code (under --json, AS_JSON, one line of JSON: `{"error": {"code", "message", ...}}`).
+    Used once, by the root group around every command (`Root.invoke`)."""
     try:
         yield
     except (typer.Exit, typer.Abort, typer.TyperException):
         raise  # an exit code already chosen, or a usage error (exit 2) that `Root.main` prints
+    except BrokenPipeError:
+        reader_gone()
     except EmpowerError as e:
-        print_error(str(e))
-        if isinstance(e, PolicyError):
-            for problem in e.problems:
-                print_error(problem, prefix="  ")
-        raise typer.Exit(e.exit_code) from None
+        fail(str(e), e.exit_code, as_json=as_json(), problems=e.problems if isinstance(e, PolicyError) else ())
     except KeyboardInterrupt:
-        print_error("interrupted: nothing was recorded")
-        raise typer.Exit(130) from None
+        fail("interrupted: nothing was recorded", 130, as_json=as_json())
     except Exception as e:  # the last resort of SPEC §5: exit 1, one line
         if os.environ.get("EMPOWER_DEBUG") == "1":
             raise
         sqlite3 = sys.modules.get("sqlite3")
         if sqlite3 is not None and isinstance(e, sqlite3.Error):  # a failing disk is not a bug
-            print_error(f"the database failed: {e}; nothing more was recorded")
-            raise typer.Exit(1) from None
-        print_error(f"internal error: {type(e).__name__}: {e} (set EMPOWER_DEBUG=1 for details)")
-        raise typer.Exit(1) from None
+            fail(f"the database failed: {e}; nothing more was recorded", 1, as_json=as_json())
+        fail(f"internal error: {type(e).__name__}: {e} (set EMPOWER_DEBUG=1 for details)", 1, as_json=as_json())
+
+
+def fail(message: str, exit_code: int, *, as_json: bool, problems: Sequence[str] = (),
+         usage: bool = False) -> NoReturn:  # fmt: skip
+    """Say why the command failed, on stderr (a line, or JSON under --json), and exit."""
+    if as_json:
+        from empower_cli.core.text import visible
+        from empower_cli.render.json import error_json
+
+        shown = error_json(visible(message), exit_code, [visible(p) for p in problems], usage=usage)
+        sys.stderr.write(json.dumps(shown, ensure_ascii=False) + "\n")
+        sys.stderr.flush()
+    else:
+        print_error(message)
+        for problem in problems:
+            print_error(problem, prefix="  ")
+    raise typer.Exit(exit_code)
+
+
+def reader_gone() -> NoReturn:
+    """stdout's reader went away (`| head -1`, `| head -0`): it has what it wanted. End quietly
+    with 0, as git and gh do: no message, no traceback (Click alone would exit 1)."""
+    from empower_cli.cli.entry import stdout_to_devnull
+
+    stdout_to_devnull()
+    raise typer.Exit(0) from None
 
 
 class Group(TyperGroup):
@@ -114,8 +229,19 @@ class Root(Group):
     one line on stderr with exit 2, like every other refusal (SPEC §5, §9)."""
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
-        with handle_errors():
+        rest = [*getattr(ctx, "_protected_args", ()), *ctx.args]  # the command's own arguments
+
+        def as_json() -> bool:  # the global --json, or the command's
+            return settings(ctx).json or "--json" in rest
+
+        with handle_errors(as_json):
             return super().invoke(ctx)
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        try:  # `empower --help | head -1`: the root's help is printed while parsing, before invoke
+            return super().make_context(info_name, args, parent, **extra)
+        except BrokenPipeError:
+            reader_gone()
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
@@ -125,18 +251,51 @@ class Root(Group):
 
         if not standalone_mode:
             return run()
+        from empower_cli.cli.entry import stdout_to_devnull
+
+        before = _stdout_file()
         try:
             rv = run()
+        except SystemExit as e:
+            # rich (a table, Typer's help) answers a closed pipe by pointing stdout at /dev/null
+            # and exiting 1: the reader went away, which is no error here (see `reader_gone`).
+            if e.code == 1 and _stdout_file() != before and _stdout_file() == _devnull_file():
+                sys.exit(0)
+            raise
         except typer.TyperException as e:  # Click's errors: Typer 0.28+ ships its own Click, built on this
             message = " ".join(e.format_message().split())
             ctx = getattr(e, "ctx", None)  # usage errors carry the command they are about
             where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
-            print_error(_shorten(message, 300) + where)
-            sys.exit(e.exit_code)
+            as_json = "--json" in (sys.argv[1:] if args is None else args)
+            try:
+                fail(_shorten(message, 300) + where, e.exit_code, as_json=as_json, usage=True)
+            except typer.Exit as done:
+                sys.exit(done.exit_code)
         except typer.Abort:
             print_error("aborted: nothing was recorded")
             sys.exit(1)
+        try:
+            sys.stdout.flush()  # a closed pipe shows here, not in Python's own flush at exit
+        except BrokenPipeError:
+            stdout_to_devnull()  # the command ran to its end: its exit code stands
         sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)
+
+
+def _stdout_file() -> tuple[int, int] | None:
+    """What file descriptor 1 is (device, inode), to see whether something redirected it."""
+    try:
+        st = os.fstat(1)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _devnull_file() -> tuple[int, int] | None:
+    try:
+        st = os.stat(os.devnull)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _shorten(text: str, limit: int) -> str:

@@ -3,11 +3,23 @@
 # No `from __future__ import annotations`: Typer reads every command signature with
 # eval() of each string annotation on every start; real objects skip that work.
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from empower_cli.cli.common import JsonOption, print_json, session, wants_json
+from empower_cli.cli.common import (
+    JsonOption,
+    ListFormatOption,
+    Session,
+    chosen_format,
+    print_json,
+    print_rows,
+    session,
+    wants_json,
+)
+
+if TYPE_CHECKING:
+    from empower_cli.core.models import BudgetState
 
 
 def register(group: typer.Typer) -> None:
@@ -19,49 +31,59 @@ def register(group: typer.Typer) -> None:
 def show(
     ctx: typer.Context,
     customer_id: Annotated[str, typer.Argument(help="The customer id.", show_default=False)],
+    fmt: ListFormatOption = None,
     json: JsonOption = False,
 ) -> None:
     """Budget limit, spent, held and remaining for one customer, with recent cases.
+
+    In a pipe (or --format tsv|csv): the figures as field/value lines, an empty line, then the
+    recent cases under a header, every value whole.
 
     Example: empower customer show C-1001
     """
     with session(ctx) as s:
         from empower_cli.core.text import clean_id
+        from empower_cli.render.json import customer_json
         from empower_cli.services.cases import customer_budget
 
+        chosen = chosen_format(ctx, fmt, json)
         customer = clean_id(customer_id, field="customer")
         budget = customer_budget(customer, policy=s.policy, store=s.store, now=s.now)
         cases = s.store.list_cases(now=s.now, customer=customer, limit=20)
-        segment = s.store.customer_segment(customer)
-        if wants_json(ctx, json):
-            from empower_cli.render.json import budget_json, case_summary_json
+        shown = customer_json(customer, s.store.customer_segment(customer), budget, cases, s.policy)
+        if chosen == "json":
+            print_json(shown)
+        elif chosen != "table":
+            from empower_cli.render.json import CASE_SUMMARY_KEYS, customer_fields
+            from empower_cli.render.tabular import rows_of_objects
 
-            print_json({"customer_id": customer, "segment": segment,
-                        "window_days": s.policy.budget.window_days,
-                        "budget": budget_json(budget, s.policy.digits),
-                        "discretionary_cases": budget.count,
-                        "cases": [case_summary_json(c, s.policy.digits) for c in cases]})  # fmt: skip
-            return
-        from empower_cli.render.terminal import cases_table, console, money_line, safe
-
-        out = console()
-        seg = f" ({safe(segment)})" if segment else ""
-        out.print(f"[bold]customer {safe(customer)}[/]{seg} — last {s.policy.budget.window_days} days")
-        out.print(money_line(budget, s.policy.digits, s.policy.currency))
-        out.print(f"discretionary cases in the window: {budget.count}"
-                  + (f" of {s.policy.budget.max_cases}" if s.policy.budget.max_cases else ""))  # fmt: skip
-        if cases:
-            out.print(cases_table(cases, digits=s.policy.digits))
+            print_rows(chosen, ["field", "value"], customer_fields(shown, s.policy))
+            print()
+            print_rows(chosen, *rows_of_objects(shown["cases"], CASE_SUMMARY_KEYS))
         else:
-            out.print("[dim]no cases recorded for this customer[/]")
+            _print_customer(s, shown, budget, cases)
+
+
+def _print_customer(s: Session, shown: dict[str, Any], budget: "BudgetState", cases: list[dict[str, Any]]) -> None:
+    from empower_cli.render.terminal import cases_table, console, money_line, safe
+
+    out = console()
+    seg = f" ({safe(shown['segment'])})" if shown["segment"] else ""
+    out.print(f"[bold]customer {safe(shown['customer_id'])}[/]{seg} — last {s.policy.budget.window_days} days")
+    out.print(money_line(budget, s.policy.digits, s.policy.currency))
+    out.print(f"discretionary cases in the window: {budget.count}"
+              + (f" of {s.policy.budget.max_cases}" if s.policy.budget.max_cases else ""))  # fmt: skip
+    if cases:
+        out.print(cases_table(cases, digits=s.policy.digits))
+    else:
+        out.print("[dim]no cases recorded for this customer[/]")
 
 
 def segment(
     ctx: typer.Context,
     customer_id: Annotated[str, typer.Argument(help="The customer id.", show_default=False)],
     name: Annotated[str, typer.Argument(help="A segment of [budget.segments], e.g. vip.", show_default=False)],
-    note: Annotated[str | None, typer.Option("--note", help="Why (required; kept in the log).",
-                                             show_default=False)] = None,
+    note: Annotated[str, typer.Option("--note", help="Why (kept in the log).", show_default=False)],
     json: JsonOption = False,
 ) -> None:  # fmt: skip
     """Put a customer in a budget segment (a role with can_approve); recorded in the log.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import nullcontext
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,6 +18,13 @@ if TYPE_CHECKING:
     from empower_cli.imports.run import Importer, Summary
 
 
+class ImportFormat(str, Enum):
+    """The file formats `import cases` reads."""
+
+    csv = "csv"
+    jsonl = "jsonl"
+
+
 def register(group: typer.Typer) -> None:
     """Add `cases` to the `import` group."""
     group.command("cases")(cases)
@@ -26,8 +34,9 @@ def cases(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="CSV with a header row, or JSON Lines.", show_default=False)],
     fmt: Annotated[
-        str | None,
-        typer.Option("--format", help="csv or jsonl (default: from the file's extension).", show_default=False),
+        ImportFormat | None,
+        typer.Option("--format", help="csv or jsonl (default: from the file's extension).", show_default=False,
+                     case_sensitive=False),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; write nothing.")] = False,
     rejects: Annotated[
@@ -49,7 +58,7 @@ def cases(
         from empower_cli.core.errors import ImportInterrupted
         from empower_cli.imports.read import detect_format
 
-        form = detect_format(file, fmt)
+        form = detect_format(file, fmt and fmt.value)
         as_json = wants_json(ctx, json)
         if not file.is_file():
             from empower_cli.core.errors import NotFound

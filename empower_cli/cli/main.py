@@ -6,6 +6,7 @@ whole (`build_app()`) or for the one group a command line runs (`main`, the cons
 # eval() of each string annotation on every start; real objects skip that work.
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,7 +55,7 @@ def root_app() -> typer.Typer:
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         rich_markup_mode="rich",
-        add_completion=False,
+        context_settings={"help_option_names": ["-h", "--help"]},  # every command inherits it
         cls=Root,
     )
     root.callback()(_root)
@@ -126,7 +127,8 @@ def init(
 
         print_json(init_json(done))
         return
-    print(f"{'wrote' if done.policy_created else 'kept the existing'} {done.policy}\ndatabase ready at {done.db}")
+    print(f"{'wrote' if done.policy_created else 'kept the existing'} {done.policy.absolute()}\n"
+          f"database ready at {done.db}")  # fmt: skip
     if done.policy_applied:
         print(f"applied policy version {done.applied.policy.version} as #{done.applied.number} "
               f"(by {done.applied.applied_by}): it governs this database")  # fmt: skip
@@ -147,4 +149,7 @@ def main() -> None:
         return
     # Build only the invoked group's commands: Typer converts every command of every
     # group on each start, and a decision should not pay for the audit reports.
-    build_app(invoked_group(argv, root_app()))()
+    # Shell completion (`empower <TAB>`, Typer's `_EMPOWER_COMPLETE` protocol) runs with no
+    # arguments and needs every group's commands and choices.
+    completing = any(k in os.environ for k in ("_EMPOWER_COMPLETE", "_TYPER_COMPLETE_ARGS"))
+    build_app("*" if completing else invoked_group(argv, root_app()))()

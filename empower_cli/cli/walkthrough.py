@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar, cast
@@ -67,6 +68,7 @@ def dialogue(t: Talk, *, segment: str | None, escalate: bool) -> tuple[Proposal,
     from empower_cli.services.cases import CaseInput, propose
 
     t.out.print("[bold]New case[/] (Ctrl-C or Ctrl-D cancels; nothing is recorded until you confirm)")
+    t.out.print(recording_as(t))
     customer = ask_customer(t, segment)
     ctype = ask_case_type(t)
     facts = {f.name: ask_fact(t, f) for f in ctype.facts}
@@ -119,7 +121,7 @@ def ask_yes_no(t: Talk, label: str) -> bool:
 
 
 def choose(t: Talk, label: str, field: str, options: Sequence[tuple[str, str]]) -> str:
-    """A numbered menu; the answer may be the number or the id."""
+    """A numbered menu; the answer may be the number, the id in any case, or the start of one id."""
     for number, (key, title) in enumerate(options, 1):
         t.out.print(f"  {number:>2}. {safe(key)}" + (f" [dim]— {safe(title)}[/]" if title else ""))
     keys = [key for key, _ in options]
@@ -128,19 +130,43 @@ def choose(t: Talk, label: str, field: str, options: Sequence[tuple[str, str]]) 
         answer = text.strip()
         if answer.isdecimal() and 1 <= int(answer) <= len(keys):
             return keys[int(answer) - 1]
-        if answer in keys:
-            return answer
+        found = match_choice(answer, keys)
+        if found is not None:
+            return found
         raise InvalidInput(field, f"expected a number from 1 to {len(keys)} or one of "
                                   f"{', '.join(keys)}, got {answer[:40]!r}")  # fmt: skip
 
     return ask_until(t, label, parse)
 
 
+def match_choice(answer: str, keys: Sequence[str]) -> str | None:
+    """The one key ANSWER names: exactly, then ignoring case, then as the start of exactly one
+    key (`late` for late_return); None when it names none or several (`m` for two choices)."""
+    if answer in keys:
+        return answer
+    folded = answer.casefold()
+    same = [k for k in keys if k.casefold() == folded]
+    if len(same) == 1:
+        return same[0]
+    starting = [k for k in keys if folded and k.casefold().startswith(folded)]
+    return starting[0] if len(starting) == 1 else None
+
+
 # --- the questions ---------------------------------------------------------------------
 
 
+def recording_as(t: Talk) -> str:
+    """Who is recording, and how far their role reaches without a supervisor."""
+    from empower_cli.core.money import format_money
+
+    p, role = t.s.policy, t.identity.role
+    reach = f"up to {format_money(role.max_discretion, p.digits)} {p.currency} without a supervisor"
+    return f"recording as [bold]{safe(t.identity.agent)}[/] · {safe(role.name)} · {reach}" + (
+        " · may approve" if role.can_approve else "")  # fmt: skip
+
+
 def ask_customer(t: Talk, segment: str | None) -> str:
-    """The customer id, then at once the customer's budget."""
+    """The customer id, then at once the customer's budget and discretionary cases in the window."""
     from empower_cli.core.text import clean_id
     from empower_cli.core.timeutil import utcnow
     from empower_cli.render.terminal import money_line
@@ -150,6 +176,8 @@ def ask_customer(t: Talk, segment: str | None) -> str:
     p = t.s.policy
     budget = customer_budget(customer, policy=p, store=t.s.store, now=utcnow(), segment=segment)
     t.out.print(f"budget of {safe(customer)}: " + money_line(budget, p.digits, p.currency))
+    cap = f" of {p.budget.max_cases}" if p.budget.max_cases else ""
+    t.out.print(f"discretionary cases in the last {p.budget.window_days} days: {budget.count}{cap}")
     return customer
 
 
@@ -217,8 +245,9 @@ def ask_reaction(t: Talk, proposal: Proposal, evaluation: Evaluation) -> tuple[P
             return None
         if answer.isdecimal() and 1 <= int(answer) <= len(REACTIONS):
             return REACTIONS[int(answer) - 1]
-        if answer in REACTIONS:
-            return answer
+        found = match_choice(answer, REACTIONS)
+        if found is not None:
+            return found
         raise InvalidInput("reaction", f"expected 1-3, {', '.join(REACTIONS)} or Enter, got {answer[:40]!r}")
 
     menu = ", ".join(f"{n} {r}" for n, r in enumerate(REACTIONS, 1))
@@ -244,13 +273,15 @@ def show_evaluation(t: Talk, proposal: Proposal) -> Evaluation:
 
     p = t.s.policy
     evaluation = preview(proposal, policy=p, store=t.s.store, identity=t.identity, now=utcnow())
-    t.out.print(evaluation_panel(evaluation, p, title="Evaluation (not recorded yet)"))
-    t.out.print("[bold]needs:[/] " + "; ".join(needs(evaluation, p.min_justification_chars)))
+    t.out.print(evaluation_panel(evaluation, p, title="Evaluation (not recorded yet)", proposal=proposal))
+    t.out.print("[bold]needs:[/] " + "; ".join(needs(evaluation, proposal, p.min_justification_chars)))
     return evaluation
 
 
-def needs(evaluation: Evaluation, min_chars: int) -> list[str]:
-    wanted = [f"a justification of at least {min_chars} characters"] if evaluation.justification_required else []
+def needs(evaluation: Evaluation, proposal: Proposal, min_chars: int) -> list[str]:
+    """What the case still needs; a justification already given is not asked for again."""
+    missing = evaluation.justification_required and len(proposal.justification.strip()) < min_chars
+    wanted = [f"a justification of at least {min_chars} characters"] if missing else []
     if evaluation.status == "pending_cosign":
         wanted.append("a colleague's co-sign")
     elif evaluation.status == "pending_supervisor":
@@ -261,8 +292,7 @@ def needs(evaluation: Evaluation, min_chars: int) -> list[str]:
 def record(t: Talk, proposal: Proposal, previewed: Evaluation) -> int:
     """Record in one transaction; the verdict is re-checked against the budget under the lock."""
     from empower_cli.core.timeutil import utcnow
-    from empower_cli.render.json import next_step
-    from empower_cli.render.terminal import console
+    from empower_cli.render.terminal import recorded_text
     from empower_cli.services.cases import open_case
 
     try:
@@ -272,10 +302,8 @@ def record(t: Talk, proposal: Proposal, previewed: Evaluation) -> int:
         t.out.print("nothing was recorded")
         return e.exit_code
     show_changes(t, previewed, decision.evaluation)
-    status = decision.evaluation.status
-    out = console()
-    out.print(f"recorded case [bold]{decision.case_id}[/]: {status}")
-    out.print(f"next step: {safe(next_step(decision.case_id, status))}")
+    sys.stdout.write(recorded_text(decision.case_id, decision.evaluation.status))
+    sys.stdout.flush()
     return 0
 
 

@@ -11,13 +11,25 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from empower_cli.cli.common import CaseId, JsonOption, Session, print_json, session, wants_json
+from empower_cli.cli.common import (
+    CaseId,
+    JsonOption,
+    ListFormatOption,
+    ReactionChoice,
+    Session,
+    chosen_format,
+    print_json,
+    print_rows,
+    session,
+    wants_json,
+)
 
 if TYPE_CHECKING:
     from empower_cli.services.workflow import StepResult
 
 Opt = typer.Option
 NoteOption = Annotated[str | None, Opt("--note", help="Why (recorded with the step).", show_default=False)]
+RequiredNote = Annotated[str, Opt("--note", help="Why (recorded with the step).", show_default=False)]
 
 
 def register(group: typer.Typer) -> None:
@@ -30,49 +42,36 @@ def register(group: typer.Typer) -> None:
     group.command("outcome")(outcome)
 
 
-def queue(ctx: typer.Context, json: JsonOption = False) -> None:
+def queue(ctx: typer.Context, fmt: ListFormatOption = None, json: JsonOption = False) -> None:
     """Cases waiting for me, oldest first: co-signs I may give, and escalated cases for a supervisor.
 
-    Each shows the amount, age, customer, the rules bent and the time left before its hold expires.
+    Each shows the amount, age, customer, the rules bent and the time left before its hold
+    expires. In a pipe (or --format tsv|csv) every value whole, tab-separated under a header.
 
     Example: empower case queue
     """
     with session(ctx) as s:
-        from empower_cli.render.json import queue_json
+        from empower_cli.render.json import QUEUE_KEYS, queue_json
         from empower_cli.services.workflow import queue_for
 
+        chosen = chosen_format(ctx, fmt, json)
         identity = s.identity()
         items = queue_for(identity, store=s.store, now=s.now)
-        if wants_json(ctx, json):
-            print_json([queue_json(i, s.policy.digits) for i in items])
+        if chosen == "json":
+            print_json([queue_json(i, s.policy.digits, s.now) for i in items])
             return
-        from empower_cli.render.terminal import console, safe
+        if chosen != "table":
+            from empower_cli.render.tabular import rows_of_objects
+
+            print_rows(chosen, *rows_of_objects([queue_json(i, s.policy.digits, s.now) for i in items], QUEUE_KEYS))
+            return
+        from empower_cli.render.terminal import console, queue_table, safe
 
         out = console()
         if not items:
             out.print(f"[dim]nothing waits for {safe(identity.agent)}[/]")
             return
-        from rich.table import Table
-
-        from empower_cli.core.money import format_money
-
-        table = Table(title=f"waiting for {safe(identity.agent)} ({safe(identity.role.name)})",
-                      header_style="bold underline", box=None, pad_edge=False, padding=(0, 1))  # fmt: skip
-        for col in ("id", "needs", "age", "customer", "agent", "action", "amount", "rules bent", "left"):
-            table.add_column(col, justify="right" if col in ("id", "amount", "age", "left") else "left",
-                             no_wrap=col in ("id", "needs", "age", "amount", "left"),
-                             min_width=14 if col == "rules bent" else None,
-                             overflow="fold" if col == "rules bent" else "ellipsis")  # fmt: skip
-        for i in items:
-            c = i.case
-            needs = "co-sign" if i.waiting_for == "cosign" else "[magenta]supervisor[/]"
-            if c["objections"]:
-                needs += f" [red]✗{c['objections']}[/]"
-            rules = [safe(r) for r in i.rules_bent] + [f"[red]{safe(r)}![/]" for r in i.rules_blocked]
-            table.add_row(str(c["id"]), needs, i.age, safe(c["customer_id"]), safe(c["agent"]), safe(c["action"]),
-                          format_money(c["amount"], s.policy.digits), "\n".join(rules) or "[dim]—[/]",
-                          i.time_left)  # fmt: skip
-        out.print(table)
+        out.print(queue_table(items, agent=identity.agent, role=identity.role.name, digits=s.policy.digits))
         out.print("[dim]✗ objections · [red]rule![/red] blocked · act: empower case cosign|object|approve|deny ID[/]")
 
 
@@ -89,7 +88,7 @@ def cosign(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: J
 def object_(
     ctx: typer.Context,
     case_id: CaseId,
-    reason: Annotated[str | None, Opt("--reason", help="Why you object (required).", show_default=False)] = None,
+    reason: Annotated[str, Opt("--reason", help="Why you object.", show_default=False)],
     json: JsonOption = False,
 ) -> None:
     """Object to a colleague's case instead of co-signing: it goes to a supervisor.
@@ -101,7 +100,7 @@ def object_(
     _settle(ctx, json, workflow.object_, case_id, reason)
 
 
-def approve(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: JsonOption = False) -> None:
+def approve(ctx: typer.Context, case_id: CaseId, note: RequiredNote, json: JsonOption = False) -> None:
     """Approve a pending case as a supervisor (--note required): its hold is spent.
 
     Example: empower case approve 42 --note "Fair given the flight delay"
@@ -111,7 +110,7 @@ def approve(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: 
     _settle(ctx, json, workflow.approve, case_id, note)
 
 
-def deny(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: JsonOption = False) -> None:
+def deny(ctx: typer.Context, case_id: CaseId, note: RequiredNote, json: JsonOption = False) -> None:
     """Deny a pending case as a supervisor (--note required): its hold is voided.
 
     Example: empower case deny 42 --note "Outside what we can offer; offered store credit instead"
@@ -124,9 +123,8 @@ def deny(ctx: typer.Context, case_id: CaseId, note: NoteOption = None, json: Jso
 def outcome(
     ctx: typer.Context,
     case_id: CaseId,
-    reaction: Annotated[
-        str | None, Opt("--reaction", help="satisfied, neutral or dissatisfied.", show_default=False)
-    ] = None,
+    reaction: Annotated[ReactionChoice, Opt("--reaction", case_sensitive=False, show_default=False,
+                                            help="The customer's reaction.")],
     retained: Annotated[bool, Opt("--retained", help="The customer stayed.")] = False,
     lost: Annotated[bool, Opt("--lost", help="The customer left.")] = False,
     json: JsonOption = False,
@@ -142,7 +140,7 @@ def outcome(
         if retained and lost:
             raise InvalidInput("--retained/--lost", "give one of them, not both")
         kept = True if retained else False if lost else None
-        return workflow.record_outcome(case_id, reaction, kept, policy=s.policy, store=s.store,
+        return workflow.record_outcome(case_id, reaction.value, kept, policy=s.policy, store=s.store,
                                        identity=s.identity(), now=s.now)  # fmt: skip
 
     _run(ctx, json, step)

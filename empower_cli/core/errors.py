@@ -51,13 +51,18 @@ class UnknownLogin(NotAllowed):
 
 
 class SelfCosign(NotAllowed):
-    def __init__(self) -> None:
-        super().__init__("You cannot co-sign or object to your own case.")
+    def __init__(self, *, imported: bool = False) -> None:
+        super().__init__(f"You cannot co-sign or object to {_whose(imported)}.")
 
 
 class SelfApproval(NotAllowed):
-    def __init__(self) -> None:
-        super().__init__("You cannot approve or deny your own case.")
+    def __init__(self, *, imported: bool = False) -> None:
+        super().__init__(f"You cannot approve or deny {_whose(imported)}.")
+
+
+def _whose(imported: bool) -> str:
+    """Four eyes: the case's agent, or the account that imported it (it is not theirs)."""
+    return "a case you imported" if imported else "your own case"
 
 
 class SegmentNotGranted(NotAllowed):

@@ -3,6 +3,7 @@ place to read what a script receives. Money is always a string."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ from empower_cli.core.money import format_money
 if TYPE_CHECKING:
     from empower_cli.audit.transfer import Copied
     from empower_cli.audit.verify import Verification
-    from empower_cli.core.models import BudgetState, Policy
+    from empower_cli.core.models import BudgetState, Evaluation, Fact, Policy, Proposal
     from empower_cli.imports.run import Summary
     from empower_cli.services.admin import Initialised
     from empower_cli.services.cases import Decision, SegmentGrant
@@ -20,9 +21,55 @@ if TYPE_CHECKING:
     from empower_cli.services.workflow import QueueItem, StepResult
 
 
+# What a failure is called under --json, by its exit code (SPEC §5).
+ERROR_CODES = {1: "internal", 2: "invalid_input", 3: "policy", 4: "not_allowed", 5: "not_found", 6: "conflict",
+               130: "interrupted"}  # fmt: skip
+
+
+def error_json(message: str, exit_code: int, problems: list[str], *, usage: bool = False) -> dict[str, Any]:
+    """A failure under --json, on stderr: `{"error": {"code", "message", "exit_code"}}`, and the
+    policy's `problems` when a policy file is invalid. A command-line usage error is `usage`."""
+    error: dict[str, Any] = {"code": "usage" if usage else ERROR_CODES.get(exit_code, "error"),
+                             "message": message, "exit_code": exit_code}  # fmt: skip
+    if problems:
+        error["problems"] = problems
+    return {"error": error}
+
+
 def budget_json(budget: BudgetState, digits: int) -> dict[str, str]:
     """{limit, spent, held, remaining} as money strings (SPEC §5)."""
     return budget.as_money(digits)
+
+
+def typed_value(value: Any, fact: Fact | None, digits: int) -> Any:
+    """A fact's value as JSON types it: numbers and booleans as such, money as a string,
+    a date as YYYY-MM-DD, a list of allowed values as a list."""
+    if isinstance(value, tuple | list):
+        return [typed_value(v, fact, digits) for v in value]
+    if fact is not None and fact.type == "money" and isinstance(value, int) and not isinstance(value, bool):
+        return format_money(value, digits)
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def rules_json(evaluation: Evaluation, proposal: Proposal, policy: Policy) -> list[dict[str, Any]]:
+    """Each rule result of SPEC §5 ({id, result, text}) with the numbers behind it: the `fact`
+    it limits, the customer's `value`, its `op`, the standard `limit` and, for a rule that can
+    be bent, the `bend_limit` (for `max_age_days`, limits in days and the value a date)."""
+    ctype = policy.case_types[proposal.case_type]
+    rules = {r.id: r for r in ctype.rules}
+    out: list[dict[str, Any]] = []
+    for result in evaluation.rules:
+        shown: dict[str, Any] = dict(result.as_dict())
+        rule = rules.get(result.id)
+        if rule is not None:
+            fact = ctype.fact(rule.fact)
+            limits_fact = None if rule.op == "max_age_days" else fact  # days, not the fact's type
+            shown.update(fact=rule.fact, value=typed_value(proposal.facts.get(rule.fact), fact, policy.digits),
+                         op=rule.op, limit=typed_value(rule.standard, limits_fact, policy.digits))  # fmt: skip
+            if rule.bendable:
+                shown["bend_limit"] = typed_value(rule.bend, limits_fact, policy.digits)
+        out.append(shown)
+    return out
 
 
 def decision_json(decision: Decision, policy: Policy) -> dict[str, Any]:
@@ -33,7 +80,7 @@ def decision_json(decision: Decision, policy: Policy) -> dict[str, Any]:
         "status": ev.status,
         "in_policy": ev.in_policy,
         "discretionary_amount": format_money(ev.discretionary_amount, policy.digits),
-        "rules": [r.as_dict() for r in ev.rules],
+        "rules": rules_json(ev, decision.proposal, policy),
         "reasons": list(ev.reasons),
         "budget": budget_json(ev.budget_after, policy.digits),
         "policy_version": policy.version,
@@ -50,15 +97,30 @@ def next_step(case_id: int, status: str) -> str:
     return "nothing: the decision is final"
 
 
-def queue_json(item: QueueItem, digits: int) -> dict[str, Any]:
+# The keys of one case in `case queue --json` (and the columns of the queue in TSV and CSV).
+QUEUE_KEYS = ("case_id", "waiting_for", "opened_at", "age", "customer_id", "agent", "case_type", "action",
+              "amount", "discretionary_amount", "rules_bent", "rules_blocked", "objections", "expires_at",
+              "time_left", "age_seconds", "time_left_seconds")  # fmt: skip
+
+
+def queue_json(item: QueueItem, digits: int, now: dt.datetime | None = None) -> dict[str, Any]:
+    """One case of `case queue --json`; with NOW, the age and time left also in whole seconds
+    (`age_seconds`, `time_left_seconds`: a duration as a number beside its text)."""
     c = item.case
+    seconds: dict[str, int] = {}
+    if now is not None:
+        from empower_cli.core.timeutil import parse_stored
+
+        seconds["age_seconds"] = max(0, int((now - parse_stored(c["opened_at"])).total_seconds()))
+        if c["expires_at"]:
+            seconds["time_left_seconds"] = max(0, int((parse_stored(c["expires_at"]) - now).total_seconds()))
     return {
         "case_id": c["id"], "waiting_for": item.waiting_for, "opened_at": c["opened_at"], "age": item.age,
         "customer_id": c["customer_id"], "agent": c["agent"], "case_type": c["case_type"],
         "action": c["action"], "amount": format_money(c["amount"], digits),
         "discretionary_amount": format_money(c["discretionary_amount"], digits),
         "rules_bent": list(item.rules_bent), "rules_blocked": list(item.rules_blocked), "objections": c["objections"],
-        "expires_at": c["expires_at"], "time_left": item.time_left,
+        "expires_at": c["expires_at"], "time_left": item.time_left, **seconds,
     }  # fmt: skip
 
 
@@ -68,6 +130,27 @@ def step_json(result: StepResult, policy: Policy) -> dict[str, Any]:
     out.update({k: v for k, v in result.payload.items() if k not in ("status", "from")})
     out["budget"] = budget_json(result.budget, policy.digits)
     return out
+
+
+# The keys of one case in `case list --json` (and the columns of a list of cases in TSV and CSV).
+CASE_SUMMARY_KEYS = ("case_id", "opened_at", "customer_id", "agent", "case_type", "action", "amount",
+                     "discretionary_amount", "status", "imported")  # fmt: skip
+
+
+def customer_json(customer: str, segment: str | None, budget: BudgetState, cases: list[dict[str, Any]],
+                  policy: Policy) -> dict[str, Any]:  # fmt: skip
+    """`customer show --json`."""
+    return {"customer_id": customer, "segment": segment, "window_days": policy.budget.window_days,
+            "budget": budget_json(budget, policy.digits), "discretionary_cases": budget.count,
+            "cases": [case_summary_json(c, policy.digits) for c in cases]}  # fmt: skip
+
+
+def customer_fields(shown: dict[str, Any], policy: Policy) -> list[list[Any]]:
+    """`customer show` in a pipe: the customer's figures as (field, value) lines, flat."""
+    return [["customer_id", shown["customer_id"]], ["segment", shown["segment"]],
+            ["window_days", shown["window_days"]], ["currency", policy.currency],
+            *([k, v] for k, v in shown["budget"].items()),
+            ["discretionary_cases", shown["discretionary_cases"]], ["max_cases", policy.budget.max_cases]]  # fmt: skip
 
 
 def case_summary_json(case: dict[str, Any], digits: int) -> dict[str, Any]:
@@ -159,8 +242,9 @@ def application_json(done: PolicyApplication) -> dict[str, Any]:
 
 
 def init_json(done: Initialised) -> dict[str, Any]:
-    """`init --json`."""
-    return {"policy": str(done.policy), "policy_created": done.policy_created, "db": str(done.db),
+    """`init --json`: the policy's path absolute (issue 14), whatever DIR was given; `db` is the
+    SQLite file's absolute path or the PostgreSQL URL without its password."""
+    return {"policy": str(done.policy.absolute()), "policy_created": done.policy_created, "db": done.db,
             "indexes_rebuilt": done.indexes_rebuilt, "policy_applied": done.policy_applied,
             "applied": applied_json(done.applied), "note": done.note,
             "agents_role": done.agents_role}  # fmt: skip

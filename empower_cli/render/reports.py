@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.table import Table
 
-FORMATS = ("table", "json", "csv", "markdown")
+FORMATS = ("table", "tsv", "json", "csv", "markdown")
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
 _SPARKS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 60

@@ -14,8 +14,10 @@ from empower_cli.core.text import visible
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
+    from rich.table import Table
 
-    from empower_cli.core.models import BudgetState, Evaluation, Policy
+    from empower_cli.core.models import BudgetState, Evaluation, Policy, Proposal
+    from empower_cli.services.workflow import QueueItem
 
 RESULT_STYLE = {"pass": "green", "bent": "yellow", "blocked": "bold red"}
 INLINE_TEXT_CHARS = 60  # longer free text, or text with a line break or tab, is shown below the panel
@@ -49,30 +51,65 @@ def money_line(budget: BudgetState, digits: int, currency: str) -> str:
             f"[bold]remaining {m(budget.remaining)} {currency}[/]")  # fmt: skip
 
 
-def rules_table(rules: Sequence[Mapping[str, str]]) -> RenderableType:
-    from rich.table import Table
+def recorded_text(case_id: int, status: str) -> str:
+    """What a recorded case prints on stdout: its id and status, then the next step, each whole
+    on one line (a terminal wraps it where it must; no command is broken by us)."""
+    from empower_cli.render.json import next_step
 
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    table.add_column("rule")
-    table.add_column("result")
-    table.add_column("text")
+    return f"recorded case {case_id}: {status}\nnext step: {visible(next_step(case_id, status))}\n"
+
+
+def rules_table(rules: Sequence[Mapping[str, Any]]) -> RenderableType:
+    """Each rule's result and text and, when the rule carries them (`render.json.rules_json`),
+    the customer's value against its limits: `days_since_purchase 40 · standard ≤ 15 · bendable ≤ 30`."""
+    from rich.table import Column, Table
+
+    table = Table("rule", "result", Column("text", overflow="fold"), show_header=True, header_style="bold",
+                  box=None, pad_edge=False)  # fmt: skip
     for r in rules:
         style = RESULT_STYLE.get(r["result"], "")
-        table.add_row(safe(r["id"]), f"[{style}]{r['result']}[/]", safe(r["text"]))
+        measure = measure_text(r)  # under the text: at 80 columns it has the room of a line
+        text = safe(r["text"]) + (f"\n[dim]{safe(measure)}[/]" if measure else "")
+        table.add_row(safe(r["id"]), f"[{style}]{r['result']}[/]", text)
     return table
 
 
-def evaluation_panel(ev: Evaluation, policy: Policy, *, title: str = "Evaluation") -> RenderableType:
+def measure_text(rule: Mapping[str, Any]) -> str:
+    """The numbers behind a rule result, in words a person reads at a glance."""
+    if "fact" not in rule:
+        return ""
+
+    def show(value: Any) -> str:
+        return "yes" if value is True else "no" if value is False else str(value)
+
+    op, limit = rule["op"], rule["limit"]
+    head = f"{rule['fact']} {show(rule['value'])}"
+    if op == "equals":
+        return f"{head} · must be {show(limit)}"
+    if op == "one_of":
+        return f"{head} · must be one of {', '.join(show(v) for v in limit)}"
+    sign = "≥" if op == "min" else "≤"
+    unit = " days old" if op == "max_age_days" else ""
+    bend = f" · bendable {sign} {show(rule['bend_limit'])}{unit}" if "bend_limit" in rule else " · cannot be bent"
+    return f"{head} · standard {sign} {show(limit)}{unit}{bend}"
+
+
+def evaluation_panel(ev: Evaluation, policy: Policy, *, title: str = "Evaluation",
+                     proposal: Proposal | None = None) -> RenderableType:  # fmt: skip
+    """The verdict: each rule (with the numbers, given the PROPOSAL), the budget effect, the
+    status and its reasons, and whether the justification it needs is still missing."""
     from rich.console import Group
     from rich.panel import Panel
 
     from empower_cli.core.money import format_money
     from empower_cli.core.verdict import budget_effect
+    from empower_cli.render.json import rules_json
 
     digits = policy.digits
     parts: list[RenderableType] = []
     if ev.rules:
-        parts.append(rules_table([r.as_dict() for r in ev.rules]))
+        rules = rules_json(ev, proposal, policy) if proposal is not None else [r.as_dict() for r in ev.rules]
+        parts.append(rules_table(rules))
     else:
         parts.append("[dim]no rules for this case type[/]")
     kind = "in policy" if ev.in_policy else "out of policy"
@@ -85,8 +122,9 @@ def evaluation_panel(ev: Evaluation, policy: Policy, *, title: str = "Evaluation
     for reason in ev.reasons:
         parts.append(f"  • {safe(reason)}")
     if ev.justification_required:
-        parts.append(f"[yellow]needs a justification of at least "
-                     f"{policy.min_justification_chars} characters[/]")  # fmt: skip
+        given = len(proposal.justification.strip()) if proposal is not None else 0
+        parts.append(f"[green]justification given ({given} characters)[/]" if given >= policy.min_justification_chars
+                     else f"[yellow]needs a justification of at least {policy.min_justification_chars} characters[/]")
     return Panel(Group(*parts), title=title, expand=False)
 
 
@@ -195,20 +233,52 @@ def _event_detail(payload: Mapping[str, Any]) -> str:
     return str(payload.get("note") or payload.get("reason") or payload.get("status") or "")
 
 
-def cases_table(cases: Sequence[Mapping[str, Any]], *, digits: int) -> RenderableType:
+def list_table(title: str | None = None) -> Table:
+    """A list for a terminal: no box drawing, so a terminal of 80 columns has room for the values."""
     from rich.table import Table
 
+    return Table(title=title, header_style="bold underline", box=None, pad_edge=False, padding=(0, 1, 0, 0))
+
+
+def add_columns(table: Table, columns: Sequence[str]) -> None:
+    """COLUMNS as `name`, `name:r` (a number: right-aligned) or `name:w` (text that may wrap).
+    Only text wraps (folding an unbroken id): a date, an amount, an id or a time left is never
+    cut or wrapped while the terminal has room for them (80 columns and more)."""
+    for col in columns:
+        name, _, how = col.partition(":")
+        table.add_column(name, justify="right" if how == "r" else "left", no_wrap=how != "w", overflow="fold",
+                         min_width=len(name) if how == "w" else None)  # a header is not folded mid-word
+
+
+def cases_table(cases: Sequence[Mapping[str, Any]], *, digits: int) -> RenderableType:
     from empower_cli.core.money import format_money
 
-    table = Table(header_style="bold")
-    for col in ("id", "opened", "customer", "agent", "type", "action", "discretion", "status"):
-        table.add_column(col, justify="right" if col in ("id", "discretion") else "left")
+    table = list_table()
+    add_columns(table, ("id:r", "opened", "customer:w", "agent:w", "type:w", "action:w", "discretion:r", "status"))
     for c in cases:
         status = c["effective_status"]
         table.add_row(str(c["id"]), c["opened_at"][:16].replace("T", " "), safe(c["customer_id"]),
                       safe(c["agent"]), safe(c["case_type"]), safe(c["action"]),
                       format_money(c["discretionary_amount"], digits),
                       f"[{STATUS_STYLE.get(status, '')}]{status}[/]")  # fmt: skip
+    return table
+
+
+def queue_table(items: Sequence[QueueItem], *, agent: str, role: str, digits: int) -> RenderableType:
+    """`case queue` for a person: what waits, oldest first, with its rules and time left."""
+    from empower_cli.core.money import format_money
+
+    table = list_table(title=f"waiting for {safe(agent)} ({safe(role)})")
+    add_columns(table, ("id:r", "needs", "age:r", "customer:w", "agent:w", "action:w", "amount:r", "rules bent:w",
+                        "left:r"))  # fmt: skip
+    for i in items:
+        c = i.case
+        needs = "co-sign" if i.waiting_for == "cosign" else "[magenta]supervisor[/]"
+        if c["objections"]:
+            needs += f" [red]✗{c['objections']}[/]"
+        rules = [safe(r) for r in i.rules_bent] + [f"[red]{safe(r)}![/]" for r in i.rules_blocked]
+        table.add_row(str(c["id"]), needs, i.age, safe(c["customer_id"]), safe(c["agent"]), safe(c["action"]),
+                      format_money(c["amount"], digits), "\n".join(rules) or "[dim]—[/]", i.time_left)  # fmt: skip
     return table
 
 

@@ -49,7 +49,7 @@ def cosign(case_id: int, note: str | None = None, *, policy: Policy, store: Stor
 
     def apply(case: Row) -> tuple[dict[str, Any], dict[str, Any]]:
         if _is_own(case, identity):
-            raise SelfCosign()
+            raise SelfCosign(imported=_imported_not_opened(case, identity))
         _require_state(case, ("pending_cosign",), "co-signed", store)
         # A live case's hold always fits (checked when it was opened); an imported pending
         # case was never checked against today's budget, so a co-sign must not spend past it.
@@ -74,7 +74,7 @@ def object_(case_id: int, reason: str | None, *, policy: Policy, store: Store,
 
     def apply(case: Row) -> tuple[dict[str, Any], dict[str, Any]]:
         if _is_own(case, identity):
-            raise SelfCosign()
+            raise SelfCosign(imported=_imported_not_opened(case, identity))
         _require_state(case, ("pending_cosign",), "objected to", store)
         earlier = [e for e in store.events(case["id"]) if e["kind"] == "objected" and e["actor"] == identity.agent]
         if earlier:
@@ -95,7 +95,7 @@ def approve(case_id: int, note: str | None, *, policy: Policy, store: Store,
 
     def apply(case: Row) -> tuple[dict[str, Any], dict[str, Any]]:
         if _is_own(case, identity):
-            raise SelfApproval()
+            raise SelfApproval(imported=_imported_not_opened(case, identity))
         _require_state(case, PENDING, "approved", store)
         amount = case["discretionary_amount"]
         if amount > identity.role.max_discretion:
@@ -126,7 +126,7 @@ def deny(case_id: int, note: str | None, *, policy: Policy, store: Store,
 
     def apply(case: Row) -> tuple[dict[str, Any], dict[str, Any]]:
         if _is_own(case, identity):
-            raise SelfApproval()
+            raise SelfApproval(imported=_imported_not_opened(case, identity))
         _require_state(case, PENDING, "denied", store)
         changes = {"status": "denied", "supervisor": identity.agent, "settled_at": iso(now)}
         return changes, {"note": text, "from": case["status"], "status": "denied",
@@ -239,6 +239,11 @@ def _last_event(store: Store, case_id: int, kinds: tuple[str, ...]) -> Row | Non
 def _is_own(case: Row, identity: Identity) -> bool:
     """Four eyes: the case's agent, and whoever recorded it (an importer), may not settle it."""
     return same_person(identity.agent, case["agent"]) or same_person(identity.agent, case["imported_by"])
+
+
+def _imported_not_opened(case: Row, identity: Identity) -> bool:
+    """The acting account imported the case but is not its agent: say so, not "your own case"."""
+    return not same_person(identity.agent, case["agent"])
 
 
 def _budget(case: Row, *, policy: Policy, store: Store, now: dt.datetime, exclude: bool) -> BudgetState:
