@@ -105,9 +105,9 @@ def emit(name: str, data: Any, fmt: str, *, currency: str, period: str) -> None:
     elif fmt == "csv":
         audit_render.write_csv(name, data)
     elif fmt == "markdown":
-        import sys
+        from empower_cli.render.markdown import report_markdown
 
-        sys.stdout.write(audit_render.markdown(name, data))
+        sys.stdout.write(report_markdown(name, data, currency=currency, period=period))
     else:
         from empower_cli.render.terminal import console
 

@@ -27,7 +27,10 @@ GROUPS: dict[str, tuple[tuple[str, ...], str]] = {
         "Validate, show, apply and simulate policies.",
     ),
     "import": (("empower_cli.cli.import_cmd",), "Bring in historical cases from another system."),
-    "audit": (("empower_cli.cli.audit_cmd",), "Supervisor reports and the tamper-evident log check."),
+    "audit": (
+        ("empower_cli.cli.audit_cmd", "empower_cli.cli.audit_share"),
+        "Supervisor reports and the tamper-evident log check.",
+    ),
 }
 
 
