@@ -20,7 +20,11 @@ from empower_cli.cli.common import DbOption, Group, PolicyOption, Root, Settings
 
 # The command groups: name -> (the modules whose `register(group)` adds its commands, its help).
 GROUPS: dict[str, tuple[tuple[str, ...], str]] = {
-    "case": (("empower_cli.cli.case", "empower_cli.cli.workflow"), "Open, inspect and settle cases."),
+    "case": (
+        ("empower_cli.cli.case", "empower_cli.cli.workflow", "empower_cli.cli.search_cmd",
+         "empower_cli.cli.precedents_cmd"),
+        "Open, inspect and settle cases.",
+    ),
     "customer": (("empower_cli.cli.customer",), "Customers and their discretion budgets."),
     "policy": (
         ("empower_cli.cli.policy_cmd", "empower_cli.cli.simulate_cmd"),

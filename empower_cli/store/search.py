@@ -1,0 +1,68 @@
+"""Full-text search over what people wrote on cases: justifications, co-sign, approval and
+denial notes, objection reasons (`empower case search`).
+
+The texts live in `case_texts`, filled from the events by a trigger (store.schema, migration
+7) and indexed by SQLite FTS5 (`case_texts_fts`, kept current by sqlite-utils' triggers).
+Only `_match_sqlite` speaks FTS5 (MATCH, snippet(), bm25()); another backend supplies its
+own match function returning the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from empower_cli.store.sqlite import STATUS_SQL, Store
+
+# Around each matching term in a snippet; control characters that no stored text can hold
+# (free text refuses them), turned into the renderer's own markers.
+MARK_START, MARK_END = "\x02", "\x03"
+SNIPPET_TOKENS = 16
+
+
+@dataclass(frozen=True)
+class Hit:
+    case_id: int
+    kind: str  # justification, note (co-sign, approval, denial), objection
+    source: str  # the event kind: opened, imported, cosigned, approved, denied, objected
+    actor: str
+    at: str
+    snippet: str  # with MARK_START / MARK_END around each match
+    rank: float  # lower is better (bm25)
+    status: str  # the case's effective status
+    customer_id: str
+    case_type: str
+    opened_at: str
+
+
+def fts_query(terms: Sequence[str]) -> str:
+    """Every term must appear (AND), each quoted so that no character a user types is FTS5
+    syntax: `double-charge` is the phrase "double charge", `"` and `*` are plain text."""
+    return " ".join('"' + t.replace('"', '""') + '"' for t in terms)
+
+
+def search(store: Store, terms: Sequence[str], *, limit: int | None, now: str) -> list[Hit]:
+    """The texts that hold every term, best match first (then newest)."""
+    rows = _match_sqlite(store, fts_query(terms), limit=limit, now=now)
+    return [Hit(*row) for row in rows]
+
+
+def _match_sqlite(store: Store, query: str, *, limit: int | None, now: str) -> list[tuple[Any, ...]]:
+    tail = "LIMIT :limit" if limit else ""
+    # status and expires_at (in STATUS_SQL) are the case's: case_texts has no such columns.
+    sql = f"""
+        SELECT t.case_id, t.kind, t.source, t.actor, t.at,
+               snippet(case_texts_fts, 0, :start, :end, '…', {SNIPPET_TOKENS}),
+               bm25(case_texts_fts) AS rank,
+               {STATUS_SQL},
+               c.customer_id, c.case_type, c.opened_at
+        FROM case_texts_fts
+        JOIN case_texts t ON t.id = case_texts_fts.rowid
+        JOIN cases c ON c.id = t.case_id
+        WHERE case_texts_fts MATCH :query
+        ORDER BY rank, t.at DESC, t.id DESC
+        {tail}
+    """
+    params = {"query": query, "start": MARK_START, "end": MARK_END, "now": now, "limit": limit}
+    return store.conn.execute(sql, params).fetchall()
