@@ -256,3 +256,14 @@ def test_markdown_uses_the_terminal_labels_and_formatted_values(cli: CliFn, seed
     agents = cli("audit", "agents", "--format", "markdown").stdout
     assert "| agent | cases | discr. | spent |" in agents
     assert "%" in agents
+
+
+def test_json_says_where_the_report_went(cli: CliFn, seeded: None, tmp_path: Path) -> None:
+    target = tmp_path / "r.html"
+    r = cli("audit", "report", "--html", str(target), "--since", "30d", "--json")
+    assert r.exit_code == 0, r.output
+    got = as_json(r)
+    assert got["file"] == str(target.resolve())
+    assert got["bytes"] == len(target.read_bytes())
+    assert got["cases"] == as_json(cli("audit", "summary", "--since", "30d", "--json"))["cases"]
+    assert set(got["period"]) == {"since", "until"}

@@ -52,8 +52,9 @@ def report(
                            generated=f"{s.now:%Y-%m-%d %H:%M} UTC", policy_version=s.policy.version)  # fmt: skip
         written = write_whole(html, page)
         if wants_json(ctx, json):
-            print_json({"file": str(written), "bytes": len(page.encode("utf-8")), "period": period.json(),
-                        "cases": reports["summary"]["cases"]})  # fmt: skip
+            from empower_cli.render.json import report_file_json
+
+            print_json(report_file_json(written, len(page.encode("utf-8")), period.json(), reports["summary"]))
         else:
             print(f"wrote {written} ({len(page.encode('utf-8')):,} bytes, {reports['summary']['cases']:,} cases, "
                   f"{describe(period)})")  # fmt: skip

@@ -248,3 +248,8 @@ def precedents_json(p: Precedents, digits: int) -> dict[str, Any]:
     if p.proposed is not None:
         out["proposed"] = {"amount": format_money(p.proposed, digits), "approved_at_or_below": p.at_or_below}
     return out
+
+
+def report_file_json(path: object, size: int, period: dict[str, str | None], summary: dict[str, Any]) -> dict[str, Any]:
+    """`audit report --html FILE --json`: where the report went, its size, period and case count."""
+    return {"file": str(path), "bytes": size, "period": period, "cases": summary["cases"]}
