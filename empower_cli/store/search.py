@@ -43,26 +43,29 @@ def fts_query(terms: Sequence[str]) -> str:
 
 
 def search(store: Store, terms: Sequence[str], *, limit: int | None, now: str) -> list[Hit]:
-    """The texts that hold every term, best match first (then newest)."""
+    """The texts that hold every term, best match first (then the most recently recorded)."""
     rows = _match_sqlite(store, fts_query(terms), limit=limit, now=now)
     return [Hit(*row) for row in rows]
 
 
 def _match_sqlite(store: Store, query: str, *, limit: int | None, now: str) -> list[tuple[Any, ...]]:
+    """The best matches are chosen on the index alone (rank, then the newest text); only
+    they are joined to their case and given a snippet, however many texts match."""
     tail = "LIMIT :limit" if limit else ""
     # status and expires_at (in STATUS_SQL) are the case's: case_texts has no such columns.
     sql = f"""
+        WITH best(id, rank) AS (
+          SELECT rowid, bm25(case_texts_fts) FROM case_texts_fts WHERE case_texts_fts MATCH :query
+          ORDER BY 2, 1 DESC {tail})
         SELECT t.case_id, t.kind, t.source, t.actor, t.at,
-               snippet(case_texts_fts, 0, :start, :end, '…', {SNIPPET_TOKENS}),
-               bm25(case_texts_fts) AS rank,
-               {STATUS_SQL},
-               c.customer_id, c.case_type, c.opened_at
-        FROM case_texts_fts
-        JOIN case_texts t ON t.id = case_texts_fts.rowid
+               snippet(case_texts_fts, 0, :start, :end, '…', {SNIPPET_TOKENS}), best.rank,
+               {STATUS_SQL}, c.customer_id, c.case_type, c.opened_at
+        FROM best
+        JOIN case_texts_fts ON case_texts_fts.rowid = best.id
+        JOIN case_texts t ON t.id = best.id
         JOIN cases c ON c.id = t.case_id
         WHERE case_texts_fts MATCH :query
-        ORDER BY rank, t.at DESC, t.id DESC
-        {tail}
+        ORDER BY best.rank, best.id DESC
     """
     params = {"query": query, "start": MARK_START, "end": MARK_END, "now": now, "limit": limit}
     return store.conn.execute(sql, params).fetchall()
