@@ -79,13 +79,13 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
     "agents": (
         _t("agent", "agent"), _c("cases", "cases"), _c("discretion_rate", "discr.", "discretion rate", pct),
         _c("spent", "spent", None, grouped), _c("mean_amount", "mean", "mean amount", grouped),
-        _c("escalations", "esc.", "escalations"), _c("objections_received", "obj.", "objections received"),
+        _c("escalations", "esc.", "escalations"), _c("objections_received", "obj.", "objections"),
         _c("spend_share", "spend share", None, pct), _t("flag", "flag", "why flagged"),
     ),
     "rules": (
         _t("rule_id", "rule"), _c("bent", "bent"), _c("blocked", "blocked"), _c("spent", "spent", None, grouped),
-        _c("bent_share", "bent share", "bent share of its case type", pct),
-        Column("candidate", "candidate", "policy candidate · suggested limit", candidate, whole_row=True),
+        _c("bent_share", "bent share", "bent share", pct),
+        Column("candidate", "candidate", "candidate", candidate, whole_row=True),
     ),
     "customers": (
         _t("customer_id", "customer"), _c("cases", "cases"), _c("discretion_cases", "exceptions"),

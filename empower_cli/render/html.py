@@ -31,7 +31,7 @@ class Cell:
 class Table:
     key: str
     headers: list[tuple[str, bool]]  # (label, numeric)
-    rows: list[tuple[bool, list[Cell]]]  # (flagged, cells)
+    rows: list[tuple[bool, list[Cell], Cell | None]]  # (flagged, cells, why it is flagged)
     flagged: int = 0
 
 
@@ -76,7 +76,7 @@ HTML_COLUMNS: dict[str, tuple[Column, ...]] = {
     **COLUMNS,
     "rules": (*COLUMNS["rules"][:-1], Column("approved_share", "", "approved", pct, numeric=True),
               Column("retention", "", "retained", pct, numeric=True),
-              Column("candidate", "candidate", "policy candidate", _yes_no),
+              Column("candidate", "candidate", "candidate", _yes_no),
               Column("suggested_limit", "limit", "suggested limit", text, numeric=True)),
     "outcomes": (*COLUMNS["outcomes"][:5], Column("no_reaction", "", "no reaction", count, numeric=True),
                  *COLUMNS["outcomes"][5:7], Column("retention_unknown", "", "outcome unknown", count, numeric=True),
@@ -85,14 +85,15 @@ HTML_COLUMNS: dict[str, tuple[Column, ...]] = {
 
 
 def table(report: str, data: Any, *, flagged_first: bool = False) -> Table:
-    columns = HTML_COLUMNS[report]
-    rows = []
+    columns = [c for c in HTML_COLUMNS[report] if c.key != "flag"]  # a flag's reason: a row of its own
+    rows: list[tuple[bool, list[Cell], Cell | None]] = []
     for index, row in enumerate(rows_of(data)):
         cells = [figure(f"{report}.{index}.{c.key}", row[c.key], c.cell(row), c.numeric) for c in columns]
-        rows.append((bool(row.get("flag")) or bool(row.get("candidate")), cells))
+        why = figure(f"{report}.{index}.flag", row["flag"], row["flag"], numeric=False) if row.get("flag") else None
+        rows.append((why is not None or bool(row.get("candidate")), cells, why))
     if flagged_first:
         rows.sort(key=lambda r: not r[0])  # stable: the report's order within each group
-    return Table(report, [(c.long, c.numeric) for c in columns], rows, sum(f for f, _ in rows))
+    return Table(report, [(c.long, c.numeric) for c in columns], rows, sum(f for f, _, _ in rows))
 
 
 def summary_cells(data: Mapping[str, Any], currency: str) -> list[tuple[str, Cell, Cell]]:
