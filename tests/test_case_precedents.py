@@ -129,14 +129,23 @@ def test_live_and_imported_cases_are_precedents_at_once(cli: CliFn, tmp_path: Pa
 def test_the_lookup_is_an_index_search_not_a_scan(cli: CliFn, history: None, db_path: Path) -> None:
     from empower_cli.store.precedents import Key, Range, _matched
 
-    sql, params = _matched(Key("late_return", "refund", "return-window=bent",
-                               [Range("days_since_purchase", 15.0, 20.0, True)]))  # fmt: skip
-    with sqlite3.connect(db_path) as conn:
-        plan = " ".join(str(r[-1]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
-        assert "SEARCH precedent_keys USING PRIMARY KEY" in plan, plan
-        plan = " ".join(str(r[-1]) for r in conn.execute(
-            f"EXPLAIN QUERY PLAN WITH m(id) AS ({sql}) SELECT * FROM cases WHERE id IN (SELECT id FROM m)", params))
-        assert "SCAN cases" not in plan, plan
+    for ranges in ([Range("days_since_purchase", 15.0, 20.0, True)], []):
+        sql, params = _matched(Key("late_return", "refund", "return-window=bent", ranges))
+        with sqlite3.connect(db_path) as conn:
+            plan = [str(r[-1]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+        assert plan == ["SEARCH precedent_keys USING PRIMARY KEY (case_type=? AND action=? AND signature=? AND fact=?"
+                        + (" AND value>? AND value<?)" if ranges else ")")], plan  # fmt: skip
+
+
+def test_a_settled_case_is_counted_under_its_new_status(cli: CliFn) -> None:
+    r = cli("case", "new", "--customer", "C-9", "--type", "late_return", "--fact", "days_since_purchase=19",
+            "--fact", "has_receipt=yes", "--action", "refund", "--amount", "150.00", "--justification", JUSTIFICATION,
+            "--json")
+    assert r.exit_code == 0, r.output
+    assert (precedents(cli, 20)["pending"], precedents(cli, 20)["approved"]) == (1, 0)
+    assert cli("case", "cosign", str(as_json(r)["case_id"]), agent="bob").exit_code == 0
+    got = precedents(cli, 20)
+    assert (got["pending"], got["approved"], got["amount"]["median"]) == (0, 1, "150.00")
 
 
 def test_the_walk_through_shows_precedents_after_the_evaluation(tmp_path: Path) -> None:

@@ -123,6 +123,7 @@ def test_the_index_is_built_for_cases_recorded_before_the_upgrade(cli: CliFn, db
         for table in ("precedent_keys",):
             conn.execute(f"DROP TABLE IF EXISTS {table}")
         conn.execute("DROP TRIGGER IF EXISTS cases_precedent_keys")
+        conn.execute("DROP TRIGGER IF EXISTS cases_precedent_status")
         conn.execute("PRAGMA user_version = 6")
     assert ids(search(cli, "hailstorm")) == [case]
     with sqlite3.connect(db_path) as conn:

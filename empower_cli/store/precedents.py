@@ -1,10 +1,10 @@
-"""The SQL of `empower case precedents`: comparable past cases found through the
-`precedent_keys` index (store.schema, migration 7), then counted and summed on `cases`.
+"""The SQL of `empower case precedents`: comparable past cases found, counted and summed in
+the `precedent_keys` table alone (store.schema, migration 7): one key range, no case rows read.
 
 `precedent_keys` holds, for every case, one row with fact '' and one per number or date fact
 (a date as its age in days when the case was opened), each under the case's type, action
 and signature (its rules bent or blocked): a band of a bent rule is one range of that index.
-Plain SQL (CTE, INTERSECT, CASE, COUNT, MIN/MAX, LIMIT/OFFSET): any backend runs it.
+Plain SQL (CTE, IN, CASE, COUNT, MIN/MAX, LIMIT/OFFSET): any backend runs it.
 """
 
 from __future__ import annotations
@@ -37,19 +37,27 @@ class Key:
 
 
 def _matched(key: Key) -> tuple[str, dict[str, Any]]:
-    """A query of the matching case ids, and its parameters."""
+    """A query of the matching cases, one row each (case_id, opened_at, status, expires_at,
+    amount, agent), read from precedent_keys alone, and its parameters."""
     ranges = key.ranges
     params: dict[str, Any] = {"case_type": key.case_type, "action": key.action, "signature": key.signature}
-    head = ("SELECT case_id FROM precedent_keys"
+    head = ("SELECT {columns} FROM precedent_keys"
             " WHERE case_type = :case_type AND action = :action AND signature = :signature")
     if not ranges:
-        return f"{head} AND fact = ''", params
+        return head.format(columns=_COLUMNS) + " AND fact = ''", params
     parts = []
     for k, r in enumerate(ranges):
         lower, upper = ("value > ", "value <= ") if r.upper_closed else ("value >= ", "value < ")
-        parts.append(f"{head} AND fact = :fact{k} AND {lower}:lo{k} AND {upper}:hi{k}")
+        parts.append(f" AND fact = :fact{k} AND {lower}:lo{k} AND {upper}:hi{k}")
         params.update({f"fact{k}": r.fact, f"lo{k}": r.lo, f"hi{k}": r.hi})
-    return " INTERSECT ".join(parts), params
+    sql = head.format(columns=_COLUMNS) + parts[0]
+    for part in parts[1:]:  # every other bent rule's band holds the case too
+        sql += f" AND case_id IN ({head.format(columns='case_id')}{part})"
+    return sql, params
+
+
+_COLUMNS = "case_id, opened_at, status, expires_at, amount, agent"
+_EXPIRED = "status IN ('pending_cosign', 'pending_supervisor') AND expires_at <= :now"
 
 
 def precedent_counts(store: Store, key: Key, *, now: str) -> tuple[int, ...]:
@@ -57,16 +65,15 @@ def precedent_counts(store: Store, key: Key, *, now: str) -> tuple[int, ...]:
     matched, params = _matched(key)
     row = store.conn.execute(
         f"""
-        WITH m(id) AS ({matched})
+        WITH m AS ({matched})
         SELECT COUNT(*),
           COUNT(CASE WHEN status = 'approved' THEN 1 END),
           COUNT(CASE WHEN status = 'denied' THEN 1 END),
-          COUNT(CASE WHEN status = 'expired' OR (status IN ('pending_cosign', 'pending_supervisor')
-                                                 AND expires_at <= :now) THEN 1 END),
+          COUNT(CASE WHEN status = 'expired' OR ({_EXPIRED}) THEN 1 END),
           COUNT(CASE WHEN status IN ('pending_cosign', 'pending_supervisor') AND expires_at > :now THEN 1 END),
           MIN(CASE WHEN status = 'approved' THEN amount END),
           MAX(CASE WHEN status = 'approved' THEN amount END)
-        FROM cases WHERE id IN (SELECT id FROM m)
+        FROM m
         """,
         {**params, "now": now},
     ).fetchone()
@@ -77,8 +84,8 @@ def approved_amounts_at(store: Store, key: Key, *, offset: int, count: int) -> l
     """`count` approved amounts from the `offset`-th, smallest first (for the median)."""
     matched, params = _matched(key)
     rows = store.conn.execute(
-        f"WITH m(id) AS ({matched}) SELECT amount FROM cases WHERE id IN (SELECT id FROM m) AND status = 'approved'"
-        " ORDER BY amount LIMIT :count OFFSET :offset",
+        f"WITH m AS ({matched}) SELECT amount FROM m WHERE status = 'approved' ORDER BY amount"
+        " LIMIT :count OFFSET :offset",
         {**params, "count": count, "offset": offset},
     ).fetchall()
     return [r[0] for r in rows]
@@ -87,8 +94,7 @@ def approved_amounts_at(store: Store, key: Key, *, offset: int, count: int) -> l
 def approved_at_or_below(store: Store, key: Key, *, amount: int) -> int:
     matched, params = _matched(key)
     row = store.conn.execute(
-        f"WITH m(id) AS ({matched}) SELECT COUNT(*) FROM cases WHERE id IN (SELECT id FROM m)"
-        " AND status = 'approved' AND amount <= :amount",
+        f"WITH m AS ({matched}) SELECT COUNT(*) FROM m WHERE status = 'approved' AND amount <= :amount",
         {**params, "amount": amount},
     ).fetchone()
     return int(row[0])
@@ -102,13 +108,9 @@ def recent_precedents(store: Store, key: Key, *, now: str, limit: int) -> list[R
     matched, params = _matched(key)
     rows = store.conn.execute(
         f"""
-        WITH m(id) AS ({matched})
-        SELECT id, opened_at,
-          CASE WHEN status IN ('pending_cosign', 'pending_supervisor') AND expires_at <= :now
-               THEN 'expired' ELSE status END,
-          amount, agent
-        FROM cases WHERE id IN (SELECT id FROM m)
-        ORDER BY opened_at DESC, id DESC LIMIT :limit
+        WITH m AS ({matched})
+        SELECT case_id, opened_at, CASE WHEN {_EXPIRED} THEN 'expired' ELSE status END, amount, agent
+        FROM m ORDER BY opened_at DESC, case_id DESC LIMIT :limit
         """,
         {**params, "now": now, "limit": limit},
     ).fetchall()

@@ -185,32 +185,48 @@ _FACT_VALUE = (
 # The rows of a case: the '' row when no rule is bent, else one row per number or date fact
 # (a band reads one of them). In the trigger, `new` is the case; the migration reads them all.
 _KEEP = " WHERE k.value IS NOT NULL AND (k.fact = '') = (instr(k.s, '=bent') = 0)"
-_PRECEDENT_TRIGGER = (
-    "SELECT new.case_type, new.action, k.s, k.fact, k.value, new.id FROM"
+# The key rows of the case `new` (a trigger's): signature, fact, value.
+_NEW_KEYS = (
+    "SELECT k.s, k.fact, k.value FROM"
     " (SELECT g.s, '' AS fact, 0 AS value FROM (SELECT " + _SIGNATURE.format(c="new") + " AS s) g"
     " UNION ALL SELECT g.s, f.key, " + _FACT_VALUE.format(c="new") + " FROM (SELECT "
     + _SIGNATURE.format(c="new") + " AS s) g, json_each(new.facts) f) k" + _KEEP
 )
+# Beside the key, what `case precedents` shows, so that it reads this table alone.
+_CASE_PART = "opened_at, status, expires_at, amount, agent"
+_PRECEDENT_COLUMNS = f"case_type, action, signature, fact, value, case_id, {_CASE_PART}"
 _PRECEDENT_BACKFILL = (
-    "SELECT k.case_type, k.action, k.s, k.fact, k.value, k.id FROM"
-    " (SELECT x.case_type, x.action, " + _SIGNATURE.format(c="x") + " AS s, '' AS fact, 0 AS value, x.id FROM cases x"
-    " UNION ALL SELECT x.case_type, x.action, " + _SIGNATURE.format(c="x") + ", f.key, " + _FACT_VALUE.format(c="x")
-    + ", x.id FROM cases x, json_each(x.facts) f) k" + _KEEP
+    "SELECT k.case_type, k.action, k.s, k.fact, k.value, k.id, k.opened_at, k.status, k.expires_at, k.amount, k.agent"
+    " FROM (SELECT x.*, " + _SIGNATURE.format(c="x") + " AS s, '' AS fact, 0 AS value FROM cases x"
+    " UNION ALL SELECT x.*, " + _SIGNATURE.format(c="x") + ", f.key, " + _FACT_VALUE.format(c="x")
+    + " FROM cases x, json_each(x.facts) f) k" + _KEEP
 )
 
 
 def _precedent_keys(db: Database) -> None:
     """`precedent_keys`: every case under its type, action and signature, once with fact ''
-    and once per number or date fact with its value: `case precedents` reads a band of a bent
-    rule as one range of this table's key. Filled by a trigger on cases (live and imported)."""
+    (no rule bent) or once per number or date fact with its value (a rule bent), with the
+    case's opening, status, expiry, amount and agent: `case precedents` reads a band of a bent
+    rule as one range of this table's key and nothing else. Kept by triggers on cases: a row
+    per new case (live and imported), and a settled case's new status."""
     db.execute(
         "CREATE TABLE precedent_keys (case_type TEXT NOT NULL, action TEXT NOT NULL, signature TEXT NOT NULL,"
-        " fact TEXT NOT NULL, value REAL NOT NULL, case_id INTEGER NOT NULL,"
+        " fact TEXT NOT NULL, value REAL NOT NULL, case_id INTEGER NOT NULL, opened_at TEXT NOT NULL,"
+        " status TEXT NOT NULL, expires_at TEXT, amount INTEGER NOT NULL, agent TEXT NOT NULL,"
         " PRIMARY KEY (case_type, action, signature, fact, value, case_id)) WITHOUT ROWID"
     )
-    insert = "INSERT INTO precedent_keys (case_type, action, signature, fact, value, case_id) "
-    db.execute(insert + _PRECEDENT_BACKFILL)
-    db.execute(f"CREATE TRIGGER cases_precedent_keys AFTER INSERT ON cases BEGIN {insert}{_PRECEDENT_TRIGGER}; END")
+    db.execute(f"INSERT INTO precedent_keys ({_PRECEDENT_COLUMNS}) {_PRECEDENT_BACKFILL}")
+    db.execute(
+        f"CREATE TRIGGER cases_precedent_keys AFTER INSERT ON cases BEGIN INSERT INTO precedent_keys"
+        f" ({_PRECEDENT_COLUMNS}) SELECT new.case_type, new.action, s, fact, value, new.id, new.opened_at,"
+        f" new.status, new.expires_at, new.amount, new.agent FROM ({_NEW_KEYS}); END"
+    )
+    # A status changes only when a case is settled: its rows are found by their whole key.
+    db.execute(
+        "CREATE TRIGGER cases_precedent_status AFTER UPDATE OF status ON cases WHEN old.status IS NOT new.status"
+        " BEGIN UPDATE precedent_keys SET status = new.status WHERE case_type = new.case_type"
+        f" AND action = new.action AND (signature, fact, value) IN ({_NEW_KEYS}) AND case_id = new.id; END"
+    )
 
 
 def in_transaction(db: Database) -> Database:
