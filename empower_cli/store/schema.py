@@ -197,10 +197,20 @@ _CASE_PART = "opened_at, status, expires_at, amount, agent"
 _PRECEDENT_COLUMNS = f"case_type, action, signature, fact, value, case_id, {_CASE_PART}"
 _PRECEDENT_BACKFILL = (
     "SELECT k.case_type, k.action, k.s, k.fact, k.value, k.id, k.opened_at, k.status, k.expires_at, k.amount, k.agent"
-    " FROM (SELECT x.*, " + _SIGNATURE.format(c="x") + " AS s, '' AS fact, 0 AS value FROM cases x"
+    " FROM (SELECT x.*, " + _SIGNATURE.format(c="x") + " AS s, '' AS fact, 0 AS value FROM cases x{where}"
     " UNION ALL SELECT x.*, " + _SIGNATURE.format(c="x") + ", f.key, " + _FACT_VALUE.format(c="x")
-    + " FROM cases x, json_each(x.facts) f) k" + _KEEP
+    + " FROM cases x, json_each(x.facts) f{where}) k" + _KEEP
 )
+
+# What the triggers on a new case do, as set-based statements over the cases after id :last:
+# the import writes a chunk with these triggers (and the full-text one) dropped and runs
+# these once per chunk, in the same transaction (store.derived).
+PER_CASE_TRIGGERS = ("cases_case_texts", "case_texts_ai", "cases_precedent_keys")
+TEXTS_SINCE = f"INSERT INTO case_texts ({_TEXT_COLUMNS}) " + _JUSTIFICATION.format(
+    c="c", tail="FROM cases c WHERE c.id > :last AND c.justification != '' ORDER BY c.id")
+FULL_TEXT_SINCE = "INSERT INTO case_texts_fts (rowid, text) SELECT id, text FROM case_texts WHERE id > :last_text"
+PRECEDENTS_SINCE = (f"INSERT INTO precedent_keys ({_PRECEDENT_COLUMNS}) "
+                    + _PRECEDENT_BACKFILL.format(where=" WHERE x.id > :last") + " ORDER BY 1, 2, 3, 4, 5, 6")
 
 
 def _precedent_keys(db: Database) -> None:
@@ -215,7 +225,7 @@ def _precedent_keys(db: Database) -> None:
         " status TEXT NOT NULL, expires_at TEXT, amount INTEGER NOT NULL, agent TEXT NOT NULL,"
         " PRIMARY KEY (case_type, action, signature, fact, value, case_id)) WITHOUT ROWID"
     )
-    db.execute(f"INSERT INTO precedent_keys ({_PRECEDENT_COLUMNS}) {_PRECEDENT_BACKFILL}")
+    db.execute(f"INSERT INTO precedent_keys ({_PRECEDENT_COLUMNS}) {_PRECEDENT_BACKFILL.format(where='')}")
     db.execute(
         f"CREATE TRIGGER cases_precedent_keys AFTER INSERT ON cases BEGIN INSERT INTO precedent_keys"
         f" ({_PRECEDENT_COLUMNS}) SELECT new.case_type, new.action, s, fact, value, new.id, new.opened_at,"
