@@ -33,6 +33,7 @@ def test_live_imported_and_migrated_cases_derive_the_same_rows(cli: CliFn, tmp_p
                                                                           " ORDER BY c.id")))  # fmt: skip
         assert texts == again
         conn.execute("INSERT INTO case_texts_fts (case_texts_fts) VALUES ('integrity-check')")  # raises if not
-        assert conn.execute("SELECT COUNT(*) FROM case_texts_fts WHERE case_texts_fts MATCH 'flood'").fetchone()[0] == 34
+        found = conn.execute("SELECT COUNT(*) FROM case_texts_fts WHERE case_texts_fts MATCH 'flood'").fetchone()[0]
+        assert found == 34
         triggers = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
         assert set(schema.PER_CASE_TRIGGERS) <= triggers  # put back after every chunk
