@@ -195,11 +195,16 @@ _NEW_KEYS = (
 # Beside the key, what `case precedents` shows, so that it reads this table alone.
 _CASE_PART = "opened_at, status, expires_at, amount, agent"
 _PRECEDENT_COLUMNS = f"case_type, action, signature, fact, value, case_id, {_CASE_PART}"
+# The rows of the cases matching {where}, set-based: each case's signature computed once (the
+# CTE is used twice, so SQLite materialises it), its facts read only when a rule is bent.
+_Y = "y.case_type, y.action, y.s, {fact} AS fact, {value} AS v, y.id, " + ", ".join(
+    f"y.{c}" for c in _CASE_PART.split(", "))
 _PRECEDENT_BACKFILL = (
-    "SELECT k.case_type, k.action, k.s, k.fact, k.value, k.id, k.opened_at, k.status, k.expires_at, k.amount, k.agent"
-    " FROM (SELECT x.*, " + _SIGNATURE.format(c="x") + " AS s, '' AS fact, 0 AS value FROM cases x{where}"
-    " UNION ALL SELECT x.*, " + _SIGNATURE.format(c="x") + ", f.key, " + _FACT_VALUE.format(c="x")
-    + " FROM cases x, json_each(x.facts) f{where}) k" + _KEEP
+    "WITH y AS (SELECT x.case_type, x.action, x.id, x.opened_at, x.status, x.expires_at, x.amount, x.agent, x.facts, "
+    + _SIGNATURE.format(c="x") + " AS s FROM cases x{where})"
+    " SELECT " + _Y.format(fact="''", value="0") + " FROM y WHERE instr(y.s, '=bent') = 0"
+    " UNION ALL SELECT * FROM (SELECT " + _Y.format(fact="f.key", value=_FACT_VALUE.format(c="y"))
+    + " FROM y, json_each(y.facts) f WHERE instr(y.s, '=bent') > 0) WHERE v IS NOT NULL"
 )
 
 # What the triggers on a new case do, as set-based statements over the cases after id :last:
