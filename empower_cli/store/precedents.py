@@ -56,7 +56,7 @@ def _matched(key: Key) -> tuple[str, dict[str, Any]]:
     return sql, params
 
 
-_COLUMNS = "case_id, opened_at, status, expires_at, amount, agent"
+_COLUMNS = "case_id, opened_at, status, expires_at, amount, agent, value"
 _EXPIRED = "status IN ('pending_cosign', 'pending_supervisor') AND expires_at <= :now"
 
 
@@ -83,8 +83,10 @@ def precedent_counts(store: Store, key: Key, *, now: str) -> tuple[int, ...]:
 def approved_amounts_at(store: Store, key: Key, *, offset: int, count: int) -> list[int]:
     """`count` approved amounts from the `offset`-th, smallest first (for the median)."""
     matched, params = _matched(key)
+    # With no rule bent, a case's key row holds its amount as `value`: read in key order, no sort.
+    order = "amount" if key.ranges else "value"
     rows = store.conn.execute(
-        f"WITH m AS ({matched}) SELECT amount FROM m WHERE status = 'approved' ORDER BY amount"
+        f"WITH m AS ({matched}) SELECT amount FROM m WHERE status = 'approved' ORDER BY {order}"
         " LIMIT :count OFFSET :offset",
         {**params, "count": count, "offset": offset},
     ).fetchall()

@@ -188,7 +188,7 @@ _KEEP = " WHERE k.value IS NOT NULL AND (k.fact = '') = (instr(k.s, '=bent') = 0
 # The key rows of the case `new` (a trigger's): signature, fact, value.
 _NEW_KEYS = (
     "SELECT k.s, k.fact, k.value FROM"
-    " (SELECT g.s, '' AS fact, 0 AS value FROM (SELECT " + _SIGNATURE.format(c="new") + " AS s) g"
+    " (SELECT g.s, '' AS fact, new.amount AS value FROM (SELECT " + _SIGNATURE.format(c="new") + " AS s) g"
     " UNION ALL SELECT g.s, f.key, " + _FACT_VALUE.format(c="new") + " FROM (SELECT "
     + _SIGNATURE.format(c="new") + " AS s) g, json_each(new.facts) f) k" + _KEEP
 )
@@ -202,7 +202,7 @@ _Y = "y.case_type, y.action, y.s, {fact} AS fact, {value} AS v, y.id, " + ", ".j
 _PRECEDENT_BACKFILL = (
     "WITH y AS (SELECT x.case_type, x.action, x.id, x.opened_at, x.status, x.expires_at, x.amount, x.agent, x.facts, "
     + _SIGNATURE.format(c="x") + " AS s FROM cases x{where})"
-    " SELECT " + _Y.format(fact="''", value="0") + " FROM y WHERE instr(y.s, '=bent') = 0"
+    " SELECT " + _Y.format(fact="''", value="y.amount") + " FROM y WHERE instr(y.s, '=bent') = 0"
     " UNION ALL SELECT * FROM (SELECT " + _Y.format(fact="f.key", value=_FACT_VALUE.format(c="y"))
     + " FROM y, json_each(y.facts) f WHERE instr(y.s, '=bent') > 0) WHERE v IS NOT NULL"
 )
