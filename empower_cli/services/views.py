@@ -3,6 +3,9 @@ policy: written from it the first time a command reads it, rewritten when anothe
 
 from __future__ import annotations
 
+import contextlib
+
+from empower_cli.core.errors import DatabaseBusy, StoreError
 from empower_cli.core.models import Policy
 from empower_cli.store.sqlite import Store
 from empower_cli.store.views import ViewPolicy, ensure_views
@@ -19,4 +22,7 @@ def view_policy(policy: Policy) -> ViewPolicy:
 
 
 def keep_views_current(store: Store, policy: Policy) -> None:
-    ensure_views(store, view_policy(policy))
+    """Views for other tools never stop a command: a database that cannot be written now (read
+    only, a full disk, busy past the retries) keeps its views until a later command."""
+    with contextlib.suppress(StoreError, DatabaseBusy):
+        ensure_views(store, view_policy(policy))
