@@ -203,6 +203,8 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the database in this directory")
+    parser.add_argument("--consistency-only", action="store_true",
+                        help="only case precedents, case search and audit report --html (issue 13)")
     args = parser.parse_args()
     shell = shutil.which("sqlite3")
     folder = args.keep or Path(tempfile.mkdtemp(prefix="empower-audit-bench-"))
@@ -223,7 +225,10 @@ def main() -> None:
         print(f"wrote {args.cases:,} cases to {data} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         print(load(policy, db, data), file=sys.stderr)
         data.unlink()
-    run_bench(policy, db, shell, args.runs)
+    if args.consistency_only:
+        run_consistency(policy, db, args.runs)
+    else:
+        run_bench(policy, db, shell, args.runs)
     if args.keep is None:
         shutil.rmtree(folder)
 
@@ -274,6 +279,7 @@ def run_bench(policy_path: Path, db: Path, shell: str | None, runs: int) -> None
     if not shell:
         print("\nsqlite3 command-line shell not found: no hand-written SQL timings "
               "(install it with: apt-get install -y sqlite3)")  # fmt: skip
+    run_consistency(policy_path, db, runs)
     verify, verify_cpu = time_once(command([str(EMPOWER), "--policy", str(policy_path), "--db", str(db),
                                             "audit", "verify"]))  # fmt: skip
     print(f"\naudit verify (whole chain, one run): {verify:.1f} s ({verify_cpu:.1f} s CPU)")
@@ -285,6 +291,62 @@ def run_bench(policy_path: Path, db: Path, shell: str | None, runs: int) -> None
                 "--since", since]  # fmt: skip
         took, took_cpu = time_once(command(args))
         print(f"policy simulate --since {since} (one run): {took:.1f} s ({took_cpu:.1f} s CPU)")
+
+
+# -- precedents, search and the shared report (issue 13) --------------------------------
+
+PRECEDENTS = {
+    "late return, 20 days (bent, band 1)": ["--type", "late_return", "--action", "refund",
+                                            "--fact", "days_since_purchase=20", "--fact", "has_receipt=yes"],
+    "late return, 10 days (in policy)": ["--type", "late_return", "--action", "refund",
+                                         "--fact", "days_since_purchase=10", "--fact", "has_receipt=yes"],
+    "missed flight, 300 min (bent)": ["--type", "missed_flight", "--action", "rebook",
+                                      "--fact", "minutes_late=300", "--fact", "cause=traffic"],
+    "warranty, 45 days (bent, band 2)": ["--type", "expired_warranty", "--action", "free_repair",
+                                         "--fact", "days_past_warranty=45"],
+}  # fmt: skip
+
+
+def run_consistency(policy_path: Path, db: Path, runs: int) -> None:
+    """`case precedents` against the command's start-up (`case show 1`, which opens the same
+    session and reads one case), in-process look-ups, `case search`, and `audit report --html`."""
+    from empower_cli.core.timeutil import utcnow
+    from empower_cli.policy.load import load_policy
+    from empower_cli.services.precedents import find_precedents
+    from empower_cli.store.sqlite import Store
+
+    base = [str(EMPOWER), "--policy", str(policy_path), "--db", str(db)]
+
+    def cli(*args: str) -> Callable[[], object]:
+        return lambda: subprocess.run([*base, *args], text=True, check=True, capture_output=True)
+
+    def median_of(fn: Callable[[], object]) -> tuple[float, float]:
+        times = [time_once(fn) for _ in range(runs)]
+        return statistics.median(w for w, _ in times), statistics.median(c for _, c in times)
+
+    startup = median_of(cli("case", "show", "1", "--json"))
+    print(f"\nstart-up of a case command (case show 1): {startup[0] * 1000:.0f} ms "
+          f"({startup[1] * 1000:.0f} ms CPU)")
+    policy = load_policy(policy_path)
+    store = Store(db)
+    print("case precedents                        lookup ms   command ms   over start-up   matched")
+    for label, args in PRECEDENTS.items():
+        facts = dict(a.split("=", 1) for a in args[5::2])
+        lookup = median_of(lambda a=args, f=facts: find_precedents(  # type: ignore[misc]
+            policy=policy, store=store, case_type=a[1], action=a[3], facts=f, amount=None, now=utcnow()))
+        command = median_of(cli("case", "precedents", *args, "--json"))
+        found = find_precedents(policy=policy, store=store, case_type=args[1], action=args[3], facts=facts,
+                                amount=None, now=utcnow())  # fmt: skip
+        over = (command[0] - startup[0]) * 1000
+        print(f"{label:<38} {lookup[0] * 1000:>9.1f} {command[0] * 1000:>12.0f} {over:>15.0f} {found.matched:>9,}")
+    store.close()
+    for query in ("hospital", "ring road accident", "volcano"):
+        took = median_of(cli("case", "search", query, "--json"))
+        print(f"case search {query!r} (limit 20): {took[0] * 1000:.0f} ms ({took[1] * 1000:.0f} ms CPU)")
+    html = db.with_name("report.html")
+    html.unlink(missing_ok=True)
+    took = time_once(cli("audit", "report", "--html", str(html)))
+    print(f"audit report --html (one run): {took[0]:.1f} s ({took[1]:.1f} s CPU), {html.stat().st_size:,} bytes")
 
 
 if __name__ == "__main__":

@@ -94,6 +94,15 @@ def pg_url(pg_databases: Databases) -> Iterator[str]:
     pg_databases.drop(name)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked sqlite_only checks SQLite's own mechanics (a query plan, a file, a
+    downgrade with the sqlite3 module): its PostgreSQL variant is not collected."""
+    dropped = [i for i in items if i.get_closest_marker("sqlite_only") and "[postgresql" in i.nodeid]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [i for i in items if i not in dropped]
+
+
 def backend_db(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     """For a module's `db_path` fixture parametrised over BACKENDS: the SQLite file's path, or
     a fresh PostgreSQL database's URL (a str: the helpers and the CLI take either)."""

@@ -111,7 +111,9 @@ def emit(name: str, data: Any, fmt: str, *, currency: str, period: str) -> None:
 
         sys.stdout.write(tsv(*audit_render.rows_of(name, data)))
     elif fmt == "markdown":
-        sys.stdout.write(audit_render.markdown(name, data))
+        from empower_cli.render.markdown import report_markdown
+
+        sys.stdout.write(report_markdown(name, data, currency=currency, period=period))
     else:
         from empower_cli.render.terminal import console
 

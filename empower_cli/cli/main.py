@@ -21,14 +21,21 @@ from empower_cli.cli.common import DbOption, Group, PolicyOption, Root, Settings
 
 # The command groups: name -> (the modules whose `register(group)` adds its commands, its help).
 GROUPS: dict[str, tuple[tuple[str, ...], str]] = {
-    "case": (("empower_cli.cli.case", "empower_cli.cli.workflow"), "Open, inspect and settle cases."),
+    "case": (
+        ("empower_cli.cli.case", "empower_cli.cli.workflow", "empower_cli.cli.search_cmd",
+         "empower_cli.cli.precedents_cmd"),
+        "Open, inspect and settle cases.",
+    ),
     "customer": (("empower_cli.cli.customer",), "Customers and their discretion budgets."),
     "policy": (
         ("empower_cli.cli.policy_cmd", "empower_cli.cli.simulate_cmd"),
         "Validate, show, apply and simulate policies.",
     ),
     "import": (("empower_cli.cli.import_cmd",), "Bring in historical cases from another system."),
-    "audit": (("empower_cli.cli.audit_cmd",), "Supervisor reports and the tamper-evident log check."),
+    "audit": (
+        ("empower_cli.cli.audit_cmd", "empower_cli.cli.audit_share"),
+        "Supervisor reports and the tamper-evident log check.",
+    ),
     "db": (("empower_cli.cli.db_cmd",), "Move a database between SQLite and PostgreSQL."),
 }
 

@@ -275,6 +275,9 @@ def show_evaluation(t: Talk, proposal: Proposal) -> Evaluation:
     evaluation = preview(proposal, policy=p, store=t.s.store, identity=t.identity, now=utcnow())
     t.out.print(evaluation_panel(evaluation, p, title="Evaluation (not recorded yet)", proposal=proposal))
     t.out.print("[bold]needs:[/] " + "; ".join(needs(evaluation, proposal, p.min_justification_chars)))
+    from empower_cli.cli.precedents_cmd import show_precedents
+
+    show_precedents(t.out, t.s, proposal)
     return evaluation
 
 

@@ -13,12 +13,14 @@ if TYPE_CHECKING:
     from empower_cli.audit.transfer import Copied
     from empower_cli.audit.verify import Verification
     from empower_cli.core.models import BudgetState, Evaluation, Fact, Policy, Proposal
+    from empower_cli.core.precedents import Precedents
     from empower_cli.imports.run import Summary
     from empower_cli.services.admin import Initialised
     from empower_cli.services.cases import Decision, SegmentGrant
     from empower_cli.services.governance import Applied, PolicyApplication
     from empower_cli.services.simulate import Simulation
     from empower_cli.services.workflow import QueueItem, StepResult
+    from empower_cli.store.search import Hit
 
 
 # What a failure is called under --json, by its exit code (SPEC §5).
@@ -300,3 +302,45 @@ def simulation_json(sim: Simulation) -> dict[str, Any]:
 def copied_json(done: Copied) -> dict[str, Any]:
     """`db copy --json`."""
     return {"source": done.source, "target": done.target, "rows": dict(done.rows), "head": str(done.head)}
+
+
+def search_json(query: str, hits: list[Hit], *, truncated: bool, limit: int | None) -> dict[str, Any]:
+    """`case search --json`: the matches best first, each snippet with « » around the matches."""
+    from empower_cli.render.search import plain_snippet
+
+    rows = [{
+        "rank": k, "case_id": h.case_id, "kind": h.kind, "event": h.source, "by": h.actor, "at": h.at,
+        "snippet": plain_snippet(h.snippet), "status": h.status, "customer_id": h.customer_id,
+        "case_type": h.case_type, "opened_at": h.opened_at,
+    } for k, h in enumerate(hits, start=1)]  # fmt: skip
+    return {"query": query, "rows": rows, "truncated": truncated, "limit": limit}
+
+
+def precedents_json(p: Precedents, digits: int) -> dict[str, Any]:
+    """`case precedents --json`: {matched, approved, denied, expired, pending, amount: {median,
+    min, max}, recent: [...]} (issue 13), with the criteria used and, given --amount, where it
+    stands among the approved amounts."""
+    from empower_cli.render.precedents import band_json
+
+    def money(cents: int | None) -> str | None:
+        return None if cents is None else format_money(cents, digits)
+
+    out: dict[str, Any] = {
+        "matched": p.matched, "approved": p.approved, "denied": p.denied, "expired": p.expired,
+        "pending": p.pending, "amount": {"median": money(p.median), "min": money(p.low), "max": money(p.high)},
+        "recent": [{"case_id": r.case_id, "opened_at": r.opened_at, "status": r.status,
+                    "amount": format_money(r.amount, digits), "agent": r.agent} for r in p.recent],
+        "criteria": {
+            "case_type": p.criteria.case_type, "action": p.criteria.action,
+            "rules": [{"rule_id": rid, "result": res} | band_json(p.criteria, rid, digits)
+                      for rid, res in p.criteria.results if res != "pass"],
+        },
+    }  # fmt: skip
+    if p.proposed is not None:
+        out["proposed"] = {"amount": format_money(p.proposed, digits), "approved_at_or_below": p.at_or_below}
+    return out
+
+
+def report_file_json(path: object, size: int, period: dict[str, str | None], summary: dict[str, Any]) -> dict[str, Any]:
+    """`audit report --html FILE --json`: where the report went, its size, period and case count."""
+    return {"file": str(path), "bytes": size, "period": period, "cases": summary["cases"]}

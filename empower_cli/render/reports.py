@@ -63,28 +63,6 @@ def write_csv(report: str, data: Any, out: IO[str] | None = None) -> None:
         writer.writerow([neutralise(cell_text(v)) for v in row])
 
 
-def markdown(report: str, data: Any) -> str:
-    from empower_cli.core.text import visible
-
-    header, rows = rows_of(report, data)
-    if not header:
-        return f"_No {report} in this period._\n"
-
-    def cell(value: Any) -> str:
-        text = visible(cell_text(value)).replace("\\", "\\\\").replace("|", "\\|")
-        return text.replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
-
-    lines = ["| " + " | ".join(cell(h) for h in header) + " |"]
-    lines.append("|" + "|".join("---:" if _numeric(rows, i) else "---" for i in range(len(header))) + "|")
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
-def _numeric(rows: Sequence[Sequence[Any]], index: int) -> bool:
-    values = [r[index] for r in rows if r[index] is not None]
-    return bool(values) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-
-
 # -- little pictures -------------------------------------------------------------------
 
 

@@ -87,8 +87,14 @@ class PolicySource:
 
 
 def applied_policy(store: Store) -> Applied | None:
-    """The governing policy, from the newest `policy_applied` event (None before the first)."""
-    return read_applied(store, store.location)
+    """The governing policy, from the newest `policy_applied` event (None before the first);
+    the views for other tools are brought in line with it (services.views)."""
+    found = read_applied(store, store.location)
+    if found is not None:
+        from empower_cli.services.views import keep_views_current
+
+        keep_views_current(store, found.policy)
+    return found
 
 
 def read_applied(source: Store | ReadOnly, path: str) -> Applied | None:

@@ -93,7 +93,10 @@ def write_chunk(store: Store, cases: Iterable[Sequence[Any]], events: Iterable[S
                 customers: Iterable[Sequence[Any]]) -> None:  # fmt: skip
     """Insert one chunk; call inside `store.write()` so cases and events commit together."""
     assert store.conn.in_transaction, "write_chunk outside a write transaction"
-    store.conn.executemany(_INSERT_CASES, cases)
+    from empower_cli.store.derived import set_based
+
+    with set_based(store):  # search and precedent rows for the chunk, one statement each
+        store.conn.executemany(_INSERT_CASES, cases)
     store.conn.executemany(_UPSERT_CUSTOMERS, customers)
     store.conn.executemany(_INSERT_EVENTS, events)
 

@@ -89,7 +89,7 @@ class Store:
             self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if _empty(path):  # new: the page size is fixed once WAL mode is set
                 self.conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = self._wal_mode()
             self.conn.execute("PRAGMA synchronous = NORMAL" if mode == "wal" else "PRAGMA synchronous = FULL")
             self.conn.execute("PRAGMA foreign_keys = ON")
             self._migrate()
@@ -102,6 +102,20 @@ class Store:
                 raise DatabaseBusy() from None
             raise StoreError(_describe(str(path), e)) from None
         self._share_with_group()
+
+    def _wal_mode(self) -> str:
+        """Switch to WAL (a no-op once the file is in WAL mode). SQLite answers "database is
+        locked" at once, without waiting out the busy timeout, while another connection holds
+        a lock on a file it is creating: two first uses at the same moment then collided
+        (exit 6 for one of them). Retried for as long as a busy write would be."""
+        for attempt in range(200):
+            try:
+                return str(self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            except sqlite3.OperationalError as e:
+                if not _busy(e) or attempt == 199:
+                    raise
+                time.sleep(min(0.005 * (attempt + 1), 0.15))
+        raise AssertionError("unreachable")
 
     def _share_with_group(self) -> None:
         """In a group-shared directory, the file and its -wal/-shm stay writable by the group
@@ -180,6 +194,12 @@ class Store:
 
     def drop_scratch(self, name: str) -> None:
         self.conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+
+    def match_case_texts(self, terms: Sequence[str], *, limit: int | None, now: str) -> list[tuple[Any, ...]]:
+        """`case search`'s matches, best first, as store.search.Hit's fields."""
+        from empower_cli.store import search
+
+        return search.match_sqlite(self, search.fts_query(terms), limit=limit, now=now)
 
     # -- the import's bulk writes (store.bulk; a backend may write its own way) -------
 
