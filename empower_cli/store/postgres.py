@@ -230,10 +230,11 @@ SCHEMA_6 = (
 )
 # Migration 7 (store/schema.py): `case_texts` and its full-text index, `precedent_keys`, kept
 # by triggers as on SQLite. The trigger functions run as the tables' owner (SECURITY
-# DEFINER): an agent's login may read the derived tables but never write them directly. Full text is PostgreSQL's own (an 'english' tsvector column with a
-# GIN index: stemming as FTS5's porter tokenizer, no accent folding). A case's key rows are
-# computed as SQLite's migration computes them: its signature (rules not passed, `id=result`
-# sorted), then the amount when no rule is bent, else each number or date fact's value.
+# DEFINER): an agent's login may read the derived tables but never write them directly.
+# Full text is PostgreSQL's own (an 'english' tsvector column with a GIN index: stemming as
+# FTS5's porter tokenizer, no accent folding). A case's key rows are computed as SQLite's
+# migration computes them: its signature (rules not passed, `id=result` sorted), then the
+# amount when no rule is bent, else each number or date fact's value.
 _STEP_TEXT_PG = """
   SELECT NEW.case_id, CASE NEW.kind WHEN 'objected' THEN 'objection' ELSE 'note' END, NEW.kind, NEW.actor,
          NEW.at, t.text
@@ -250,15 +251,16 @@ SCHEMA_7 = (
         kind {TEXT} NOT NULL, source {TEXT} NOT NULL, actor {TEXT} NOT NULL, at {TEXT} NOT NULL, text TEXT NOT NULL,
         words tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED)""",
     "CREATE INDEX case_texts_words ON case_texts USING GIN (words)",
-    """CREATE FUNCTION empower_case_text() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$ BEGIN
+    """CREATE FUNCTION empower_case_text() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+        SET search_path FROM CURRENT AS $$ BEGIN
         INSERT INTO case_texts (case_id, kind, source, actor, at, text)
         SELECT NEW.id, 'justification', CASE WHEN NEW.imported = 1 THEN 'imported' ELSE 'opened' END,
                NEW.agent, NEW.opened_at, NEW.justification;
         RETURN NULL; END $$""",
     """CREATE TRIGGER cases_case_texts AFTER INSERT ON cases FOR EACH ROW
         WHEN (NEW.justification <> '') EXECUTE FUNCTION empower_case_text()""",
-    f"""CREATE FUNCTION empower_step_text() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT
-        AS $$ BEGIN
+    f"""CREATE FUNCTION empower_step_text() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+        SET search_path FROM CURRENT AS $$ BEGIN
         INSERT INTO case_texts (case_id, kind, source, actor, at, text) {_STEP_TEXT_PG};
         RETURN NULL; END $$""",
     """CREATE TRIGGER events_case_texts AFTER INSERT ON events FOR EACH ROW
