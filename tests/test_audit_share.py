@@ -240,7 +240,7 @@ def test_markdown_uses_the_terminal_labels_and_formatted_values(cli: CliFn, seed
 
     for name in REPORTS:
         md = cli("audit", name, "--format", "markdown").stdout
-        terminal = cli("audit", name).stdout
+        terminal = cli("audit", name, "--format", "table").stdout
         labels = [line.label for line in SUMMARY] if name == "summary" else [
             c.label for c in COLUMNS[name] if c.key != "flag"]  # fmt: skip
         for label in labels:

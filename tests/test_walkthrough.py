@@ -69,6 +69,10 @@ class Terminal:
         """Wait for the end; the exit code and everything shown since the last match."""
         self.child.expect(pexpect.EOF)
         rest = self.child.before or ""
+        # Wait for the process itself: EOF comes when it closes the terminal, and close()
+        # alone sends SIGHUP and SIGINT to a process still finishing after 0.1 s (closing
+        # the database, whose last connection checkpoints the WAL, can take longer).
+        self.child.wait()
         self.child.close()
         assert self.child.exitstatus is not None, f"killed by signal {self.child.signalstatus}"
         return self.child.exitstatus, rest

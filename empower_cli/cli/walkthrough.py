@@ -45,6 +45,13 @@ def walk_through(s: Session, *, segment: str | None, escalate: bool) -> int:
     # emoji off: a customer id such as ":smile:" must show as typed
     out = Console(stderr=True, highlight=False, emoji=False, soft_wrap=False)
     talk = Talk(s, out, s.identity())  # an unknown login is refused before any question
+    # What the dialogue shows later is imported now, before the first question: a Ctrl-C that
+    # lands while a dataclass is being created (its __init__ is made by exec()) leaves
+    # CPython 3.11 marking the interrupt unhandled, and the process then ends by SIGINT
+    # instead of exit 130, although the walk-through caught it and said so.
+    import empower_cli.cli.precedents_cmd
+    import empower_cli.render.precedents
+    import empower_cli.services.precedents  # noqa: F401
     previous = signal.getsignal(signal.SIGINT)
     try:
         answer = dialogue(talk, segment=segment, escalate=escalate)
