@@ -87,7 +87,7 @@ def render(r: dict[str, Any], *, currency: str, before: str, after: str) -> "Ren
     from rich.console import Group
     from rich.table import Table
 
-    from empower_cli.render.reports import grouped
+    from empower_cli.render.columns import grouped
     from empower_cli.render.terminal import safe
 
     parts: list[RenderableType] = [

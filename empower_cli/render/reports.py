@@ -5,12 +5,12 @@ a terminal 80 columns wide, CSV that a spreadsheet cannot execute, and Markdown 
 from __future__ import annotations
 
 import csv
-import math
 import sys
 from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from empower_cli.core.text import neutralise
+from empower_cli.render.columns import grouped, pct, pct_down
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -85,23 +85,6 @@ def sparkline(values: Sequence[int], width: int = SPARK_WIDTH) -> str:
     if top <= 0:
         return _SPARKS[0] * len(values)
     return "".join(_SPARKS[min(7, (v * 8) // (top + 1))] if v > 0 else " " for v in values)
-
-
-def pct(value: float | None) -> str:
-    return "–" if value is None else f"{value:.0%}" if value >= 0.1 or value == 0 else f"{value:.1%}"
-
-
-def pct_down(value: float | None) -> str:
-    """A share of a limit in whole percent, rounded down: 99.995 % is not yet 100 %."""
-    if value is None:
-        return "–"
-    return f"{math.floor(round(value * 100, 6))}%"
-
-
-def grouped(money: str) -> str:
-    """1234567.80 -> 1,234,567.80 (for the eye only; JSON and CSV keep the plain text)."""
-    whole, dot, frac = money.partition(".")
-    return f"{int(whole):,}{dot}{frac}"
 
 
 # -- tables ----------------------------------------------------------------------------
