@@ -112,14 +112,15 @@ def run(work: Path, databases: Databases, n: int, count: int) -> None:
     empower = str(Path(sys.executable).parent / "empower")
     rows: dict[str, float] = {}
     for name, db in (("SQLite", str(work / "import.db")), ("PostgreSQL", databases.url(databases.create()))):
-        elapsed, rss, _ = measure([empower, "--db", db, "--json", "import", "cases", str(data)], env)
+        elapsed, rss, cpu = measure([empower, "--db", db, "--json", "import", "cases", str(data)], env)
         rows[name] = n / elapsed
         print(f"import {n:,} rows into {name:<10}: {elapsed:6.1f} s  {n / elapsed:9,.0f} rows/s  "
-              f"peak RSS {rss:.0f} MiB")
+              f"empower's CPU {cpu:5.1f} s  peak RSS {rss:.0f} MiB")
     per_s: dict[str, float] = {}
     for name, db in (("SQLite", str(work / "decide.db")), ("PostgreSQL", databases.url(databases.create()))):
         per_s[name] = decisions(db, policy, work, count)
         print(f"{PROCESSES} processes x {count} decisions on {name:<10}: {per_s[name]:7.0f} decisions/s")
+    print("(empower's CPU: the importer and its workers; PostgreSQL's server works on the same two cores here)")
     print(f"\nPostgreSQL / SQLite: import {rows['PostgreSQL'] / rows['SQLite']:.2f}x (target >= 1.0x), "
           f"decisions {per_s['PostgreSQL'] / per_s['SQLite']:.2f}x; load average {os.getloadavg()[0]:.1f}")
 

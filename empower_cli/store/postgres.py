@@ -301,8 +301,9 @@ SCHEMA_7 = (
         SELECT id, 'justification', CASE WHEN imported = 1 THEN 'imported' ELSE 'opened' END, agent, opened_at,
                justification FROM cases WHERE id > last AND justification <> '' ORDER BY id;
       INSERT INTO precedent_keys
-        WITH y AS (
-          SELECT c.*, (SELECT COALESCE(string_agg(h.hit, ',' ORDER BY h.hit COLLATE "C"), '') FROM (
+        WITH y AS MATERIALIZED (
+          SELECT c.id, c.case_type, c.action, c.amount, c.opened_at, c.status, c.expires_at, c.agent, c.facts,
+            (SELECT COALESCE(string_agg(h.hit, ',' ORDER BY h.hit COLLATE "C"), '') FROM (
               SELECT (r ->> 'id') || '=' || (r ->> 'result') AS hit FROM jsonb_array_elements(c.rules::jsonb) r
               WHERE r ->> 'result' <> 'pass') h) AS sig
           FROM cases c WHERE c.id > last)
