@@ -363,3 +363,59 @@ def test_a_dry_run_import_creates_nothing_on_an_empty_database(tmp_path: Path, p
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["imported"] == 1
     assert state(pg_url) == ([], None)  # not even the schema
+
+
+def test_an_import_killed_mid_way_keeps_whole_chunks_and_a_rerun_completes_it(tmp_path: Path, pg_url: str) -> None:
+    """kill -9 during a COPY: PostgreSQL keeps the chunks already committed, nothing of the one
+    in flight; the same file imported again adds exactly the rest, and the log verifies."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    policy = write_policy(tmp_path)
+    history = tmp_path / "big.csv"
+    _bench_generator()(history, 40_000)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMPOWER_")}
+    env.update(EMPOWER_POLICY=str(policy), EMPOWER_DB=pg_url, EMPOWER_AGENT="carol", PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "empower_cli", "--json", "import", "cases", str(history)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 60
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            if conn.execute("SELECT to_regclass('cases') IS NOT NULL").fetchone() == (True,) and _cases(conn) > 0:
+                break
+            time.sleep(0.02)
+        workers = [p for p in os.listdir("/proc") if p.isdigit() and _parent(p) == proc.pid]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        kept = _cases(conn)
+    assert 0 < kept < 40_000
+    # its validating workers die with it (PR_SET_PDEATHSIG)
+    assert workers, "the import ran no worker processes"
+    deadline = time.monotonic() + 5
+    while any(_parent(p) is not None for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [p for p in workers if _parent(p) is not None] == []
+    again = run(policy, pg_url, "--json", "import", "cases", str(history), agent="carol")
+    assert again.exit_code == 0, again.output
+    summary = json.loads(again.stdout)
+    assert summary["skipped"] == kept
+    assert summary["imported"] + summary["skipped"] + summary["rejected"] == 40_000
+    assert run(policy, pg_url, "audit", "verify", agent="carol").exit_code == 0
+
+
+def _cases(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT COUNT(*) FROM cases").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _parent(pid: str) -> int | None:
+    """The parent of a live process (None once it is gone or a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] == "Z" else int(fields[1])
