@@ -122,6 +122,39 @@ def test_an_agents_connection_cannot_rewrite_history(team: dict[str, str], state
         assert conn.execute("SELECT COUNT(*) FROM events WHERE actor = 'alice'").fetchone() == (1,)
 
 
+@pytest.mark.parametrize("statement", [
+    "UPDATE empower_meta SET schema_version = 99",
+    "DELETE FROM policies",
+    "UPDATE policies SET text = ''",
+    "DELETE FROM cases",
+    "DELETE FROM customers",
+    "INSERT INTO case_texts (case_id, kind, source, actor, at, text) VALUES (1, 'note', 'x', 'x', 'x', 'planted')",
+    "DELETE FROM precedent_keys",
+    "UPDATE precedent_keys SET status = 'approved'",
+    "SELECT empower_add_precedent_keys(c) FROM cases c",
+    "ALTER FUNCTION empower_derive_after(BIGINT) SECURITY INVOKER",
+])  # fmt: skip
+def test_an_agents_connection_cannot_touch_the_policy_the_schema_or_the_derived_tables(
+    team: dict[str, str], statement: str
+) -> None:
+    assert open_late_return(Path(team["policy"]), team["alice"]).exit_code == 0
+    with psycopg.connect(team["alice"], autocommit=True) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute(statement.encode())
+    r = run(Path(team["policy"]), team["carol"], "audit", "verify")
+    assert r.exit_code == 0, r.output
+
+
+def test_deriving_again_adds_nothing(team: dict[str, str]) -> None:
+    """The bulk derivation is open to every login (an agent's import calls it): run again, by
+    anyone, it finds nothing missing and adds nothing."""
+    assert open_late_return(Path(team["policy"]), team["alice"]).exit_code == 0
+    with psycopg.connect(team["alice"], autocommit=True) as conn:
+        tables = ("case_texts", "precedent_keys")
+        before = [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone() for t in tables]
+        conn.execute("SELECT empower_derive_after(0)")
+        assert [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone() for t in tables] == before
+
+
 @pytest.mark.parametrize("statement", ["UPDATE events SET actor = 'mallory'", "DELETE FROM events"])
 def test_the_trigger_refuses_even_the_owner(team: dict[str, str], statement: str) -> None:
     with psycopg.connect(team["owner"], autocommit=True) as conn, pytest.raises(psycopg.errors.RaiseException,

@@ -251,6 +251,7 @@ SCHEMA_7 = (
         kind {TEXT} NOT NULL, source {TEXT} NOT NULL, actor {TEXT} NOT NULL, at {TEXT} NOT NULL, text TEXT NOT NULL,
         words tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED)""",
     "CREATE INDEX case_texts_words ON case_texts USING GIN (words)",
+    "CREATE INDEX case_texts_by_case ON case_texts (case_id)",
     """CREATE FUNCTION empower_case_text() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
         SET search_path FROM CURRENT AS $$ BEGIN
         IF current_setting('empower.bulk', true) = 'on' THEN RETURN NULL; END IF;  -- derived per chunk
@@ -289,7 +290,8 @@ SCHEMA_7 = (
           WHERE k.value IS NOT NULL;
         END IF;
       END $$""",
-    """CREATE FUNCTION empower_precedent_keys() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+    """CREATE FUNCTION empower_precedent_keys() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+        SET search_path FROM CURRENT AS $$ BEGIN
         IF current_setting('empower.bulk', true) = 'on' THEN RETURN NULL; END IF;  -- derived per chunk
         PERFORM empower_add_precedent_keys(NEW); RETURN NULL; END $$""",
     # A bulk write (an import's chunk, `db copy`) turns the two per-row triggers above off for
@@ -299,14 +301,16 @@ SCHEMA_7 = (
         SET search_path FROM CURRENT AS $$
       INSERT INTO case_texts (case_id, kind, source, actor, at, text)
         SELECT id, 'justification', CASE WHEN imported = 1 THEN 'imported' ELSE 'opened' END, agent, opened_at,
-               justification FROM cases WHERE id > last AND justification <> '' ORDER BY id;
+               justification FROM cases c WHERE id > last AND justification <> ''
+          AND NOT EXISTS (SELECT 1 FROM case_texts t WHERE t.case_id = c.id AND t.kind = 'justification')
+        ORDER BY id;
       INSERT INTO precedent_keys
         WITH y AS MATERIALIZED (
           SELECT c.id, c.case_type, c.action, c.amount, c.opened_at, c.status, c.expires_at, c.agent, c.facts,
             (SELECT COALESCE(string_agg(h.hit, ',' ORDER BY h.hit COLLATE "C"), '') FROM (
               SELECT (r ->> 'id') || '=' || (r ->> 'result') AS hit FROM jsonb_array_elements(c.rules::jsonb) r
               WHERE r ->> 'result' <> 'pass') h) AS sig
-          FROM cases c WHERE c.id > last)
+          FROM cases c WHERE c.id > last AND NOT EXISTS (SELECT 1 FROM precedent_keys k WHERE k.case_id = c.id))
         SELECT case_type, action, sig, '', amount, id, opened_at, status, expires_at, amount, agent
           FROM y WHERE position('=bent' IN sig) = 0
         UNION ALL
@@ -317,6 +321,9 @@ SCHEMA_7 = (
                 FROM y c, jsonb_each(c.facts::jsonb) f WHERE position('=bent' IN c.sig) > 0) k
           WHERE k.value IS NOT NULL;
     $$""",
+    # Only the triggers (as the owner) add a case's key rows; empower_derive_after is left to
+    # everyone: it derives only what is missing, so calling it changes nothing else.
+    "REVOKE EXECUTE ON FUNCTION empower_add_precedent_keys(cases) FROM PUBLIC",
     # A database made at version 6: what it holds gets its rows as SQLite's migration gives them.
     """INSERT INTO case_texts (case_id, kind, source, actor, at, text)
         SELECT id, 'justification', CASE WHEN imported = 1 THEN 'imported' ELSE 'opened' END, agent, opened_at,
