@@ -337,6 +337,16 @@ def test_db_copy_both_ways_keeps_the_audit_head(twins: tuple[World, World], pg_d
     r = on_sqlite.cli("db", "copy", target, str(back))
     assert r.exit_code == 0, r.output
     assert on_sqlite.cli("--db", str(back), "audit", "head").stdout.strip() == head
+    # search and precedents answer the same from the copies (their rows derived on the way)
+    for db in (target, str(back)):
+        for args in (("case", "search", "loyal", "--limit", "0"),
+                     ("case", "precedents", "--type", "late_return", "--action", "refund",
+                      "--fact", "days_since_purchase=20", "--fact", "has_receipt=yes")):  # fmt: skip
+            found, original = on_sqlite.json("--db", db, *args), on_sqlite.json(*args)
+            if args[1] == "search":  # the same matches; PostgreSQL ranks them its own way
+                found, original = ({(h["case_id"], h["kind"], h["at"]) for h in out["rows"]}
+                                   for out in (found, original))
+            assert found == original, args
     # a non-empty target is refused, and nothing is added to it
     r = on_sqlite.cli("db", "copy", str(on_sqlite.db), target)
     assert r.exit_code == 6, r.output

@@ -476,11 +476,19 @@ class Store:
         return all(self.row_count(t) == 0 for t in self.COPIED_TABLES)
 
     def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-        """Insert rows as they are (`db copy`); call inside write()."""
+        """Insert rows as they are (`db copy`); call inside write(). New cases get their search
+        and precedent rows set-based, as an import's chunk does (store.derived)."""
+        from empower_cli.store.derived import set_based
+
         assert table in self.COPIED_TABLES
         assert self.conn.in_transaction
         marks = ", ".join("?" * len(columns))
-        self.conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+        if table == "cases":
+            with set_based(self):
+                self.conn.executemany(sql, rows)
+        else:
+            self.conn.executemany(sql, rows)
 
     def has_events(self) -> bool:
         return self.conn.execute("SELECT 1 FROM events LIMIT 1").fetchone() is not None
