@@ -462,3 +462,25 @@ def _parent(pid: str) -> int | None:
     except OSError:
         return None
     return None if fields[0] == "Z" else int(fields[1])
+
+
+def test_the_views_show_what_the_cli_shows_to_an_agents_login(team: dict[str, str]) -> None:
+    """`cases_now` and `budgets_now`, written by the owner's `init`, read by an agent's own
+    connection: effective statuses (an expired case included) and money as the CLI prints them."""
+    from empower_cli.policy.load import load_policy
+    from tests.workflow_support import open_in_past
+
+    policy = Path(team["policy"])
+    assert open_late_return(policy, team["alice"]).exit_code == 0
+    loaded = load_policy(policy)
+    open_in_past(team["owner"], loaded, when=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=30))
+    listed = json.loads(run(policy, team["carol"], "case", "list", "--json").stdout)["rows"]
+    assert "expired" in {c["status"] for c in listed}
+    budget = json.loads(run(policy, team["carol"], "customer", "show", "C-1", "--json").stdout)["budget"]
+    with psycopg.connect(team["bob"], autocommit=True) as conn:
+        rows = conn.execute("SELECT case_id, status, amount, discretionary_amount FROM cases_now ORDER BY case_id")
+        assert [tuple(r) for r in rows] == sorted(
+            (c["case_id"], c["status"], c["amount"], c["discretionary_amount"]) for c in listed)
+        found = conn.execute(
+            'SELECT "limit", spent, held, remaining FROM budgets_now WHERE customer_id = %s', ("C-1",)).fetchone()
+        assert found == (budget["limit"], budget["spent"], budget["held"], budget["remaining"])

@@ -41,7 +41,7 @@ def identity(policy: Policy, agent: str) -> Identity:
     return Identity(agent=agent, os_user="test", role=role)
 
 
-def open_in_past(db_path: Path, policy: Policy, *, when: dt.datetime, agent: str = "alice",
+def open_in_past(db_path: Path | str, policy: Policy, *, when: dt.datetime, agent: str = "alice",
                  amount: str = "150.00", customer: str = "C-1", receipt: str = "yes") -> int:
     """A case opened at `when`: events and row carry that time (no test flag in the code)."""
     inputs = CaseInput(customer_id=customer, case_type="late_return",
@@ -51,7 +51,7 @@ def open_in_past(db_path: Path, policy: Policy, *, when: dt.datetime, agent: str
         return open_case(inputs, policy=policy, store=store, identity=identity(policy, agent), now=when).case_id
 
 
-def case_row(db_path: Path, case_id: int) -> dict[str, Any]:
+def case_row(db_path: Path | str, case_id: int) -> dict[str, Any]:
     with open_db(db_path) as store:
         cur = store.conn.execute("SELECT * FROM cases WHERE id = ?", (case_id,))
         names = [d[0] for d in cur.description]
@@ -60,7 +60,7 @@ def case_row(db_path: Path, case_id: int) -> dict[str, Any]:
     return dict(zip(names, row, strict=True))
 
 
-def events(db_path: Path, case_id: int | None = None) -> list[tuple[str, str]]:
+def events(db_path: Path | str, case_id: int | None = None) -> list[tuple[str, str]]:
     """(kind, actor) of the case's events (of every case's without `case_id`), in order."""
     with open_db(db_path) as store:
         if case_id is None:

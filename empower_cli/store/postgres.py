@@ -480,6 +480,36 @@ class PostgresStore(Store):
     def sql_unindexed(self, column: str) -> str:
         return column
 
+    def sql_now(self, *, days_ago: int = 0) -> str:
+        shift = f" - INTERVAL '{int(days_ago)} days'" if days_ago else ""
+        return f"""to_char((now() AT TIME ZONE 'UTC'){shift}, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+
+    def sql_json_text(self, column: str, name: str) -> str:
+        return f"({column}::jsonb ->> '{name.replace(chr(39), chr(39) * 2)}')"
+
+    def sql_zero_pad(self, expr: str, width: int) -> str:
+        return f"lpad(CAST({expr} AS TEXT), {int(width)}, '0')"
+
+    def view_marks(self, names: Sequence[str]) -> dict[str, str]:
+        sql = ("SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c"
+               " WHERE c.relkind = 'v' AND c.relnamespace = current_schema()::regnamespace AND c.relname = ANY(?)")
+        return {name: mark or "" for name, mark in self.conn.execute(sql, (list(names),)).fetchall()}
+
+    def write_view(self, name: str, select: str, *, mark: str) -> None:
+        """The view, its policy mark as its comment, and SELECT for the agents' role."""
+        self.conn.execute(f"DROP VIEW IF EXISTS {name}")
+        self.conn.execute(f"CREATE VIEW {name} AS {select}")
+        self.conn.execute(f"COMMENT ON VIEW {name} IS '{mark}'")
+        if self.conn.execute("SELECT 1 FROM pg_roles WHERE rolname = ?", (AGENTS_ROLE,)).fetchone():
+            self.conn.execute(f'GRANT SELECT ON {name} TO "{AGENTS_ROLE}"')
+
+    def may_write_views(self) -> bool:
+        """Only the tables' owner may replace the views (an agent's login leaves them be)."""
+        sql = ("SELECT pg_has_role(current_user, tableowner, 'MEMBER') FROM pg_tables"
+               " WHERE schemaname = current_schema() AND tablename = 'cases'")
+        row = self.conn.execute(sql).fetchone()
+        return bool(row and row[0])
+
     def scratch_table(self, name: str, select: str, params: Any) -> None:
         self.drop_scratch(name)
         self.conn.execute(f"CREATE TEMP TABLE {name} AS {select}", params)

@@ -182,6 +182,35 @@ class Store:
         """Days from one ISO date text to another, as a float."""
         return f"(julianday({later_date}) - julianday({earlier_date}))"
 
+    def sql_now(self, *, days_ago: int = 0) -> str:
+        """The SQL clock as the store's fixed-width UTC text (2026-11-23T10:00:00.000000Z):
+        SQLite's 'now' has milliseconds; three zeros keep the width (text order = time order)."""
+        shift = f", '-{int(days_ago)} days'" if days_ago else ""
+        return f"(strftime('%Y-%m-%dT%H:%M:%f', 'now'{shift}) || '000Z')"
+
+    def sql_json_text(self, column: str, name: str) -> str:
+        """A JSON object column's value at key `name` (a literal: views hold no parameters)."""
+        path = self.fact_key(name).replace("'", "''")
+        return f"json_extract({column}, '{path}')"
+
+    def sql_zero_pad(self, expr: str, width: int) -> str:
+        """An integer as text, zero-padded on the left to `width` digits."""
+        return f"substr('{'0' * width}' || {expr}, -{width})"
+
+    def view_marks(self, names: Sequence[str]) -> dict[str, str]:
+        """The SQL text of each of these views that exists (their policy mark is a comment in it)."""
+        marks = ", ".join("?" * len(names))
+        sql = f"SELECT name, sql FROM sqlite_master WHERE type = 'view' AND name IN ({marks})"
+        return dict(self.conn.execute(sql, tuple(names)).fetchall())
+
+    def write_view(self, name: str, select: str, *, mark: str) -> None:
+        """(Re)create a view; call inside write()."""
+        self.conn.execute(f"DROP VIEW IF EXISTS {name}")
+        self.conn.execute(f"CREATE VIEW {name} AS {select} /* {mark} */")
+
+    def may_write_views(self) -> bool:
+        return True
+
     def sql_unindexed(self, column: str) -> str:
         """A column the planner must not search an index for (SQLite's unary `+`)."""
         return f"+{column}"

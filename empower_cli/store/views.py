@@ -3,8 +3,9 @@ directly (sqlite3, sqlite-utils, Datasette): `cases_now` and `budgets_now`.
 
 They are written from the applied policy (its currency and minor digits, budget limits,
 window and fact names are literals in their SQL) and rewritten whenever another policy is
-applied; "now" is the SQL clock at the time of the query. SQLite SQL: another backend
-supplies its own `_cases_now_sql` / `_budgets_now_sql`.
+applied; "now" is the SQL clock at the time of the query. The few expressions that differ
+between backends (the clock as text, a JSON field, zero padding) and where a view's policy
+mark is kept are the Store's (store.sqlite, store.postgres).
 """
 
 from __future__ import annotations
@@ -15,9 +16,6 @@ from dataclasses import dataclass
 from empower_cli.store.sqlite import Store
 
 VIEWS = ("cases_now", "budgets_now")
-# The store's fixed-width UTC text (2026-11-23T10:00:00.000000Z) of SQLite's clock: 'now' has
-# milliseconds; three zeros keep the width, so text order stays time order.
-NOW_SQL = "(strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z')"
 PENDING_SQL = "('pending_cosign', 'pending_supervisor')"
 
 
@@ -43,82 +41,73 @@ def identifier(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def money_sql(column: str, digits: int) -> str:
+def money_sql(store: Store, column: str, digits: int) -> str:
     """Minor units as decimal text (1250 -> '12.50'), exact, sign kept."""
     if digits == 0:
         return f"CAST({column} AS TEXT)"
     scale = 10**digits
-    return (f"(CASE WHEN {column} < 0 THEN '-' ELSE '' END || (abs({column}) / {scale}) || '.'"
-            f" || substr('{'0' * digits}' || (abs({column}) % {scale}), -{digits}))")  # fmt: skip
+    fraction = store.sql_zero_pad(f"(abs({column}) % {scale})", digits)
+    return (f"(CASE WHEN {column} < 0 THEN '-' ELSE '' END || CAST(abs({column}) / {scale} AS TEXT) || '.'"
+            f" || {fraction})")  # fmt: skip
 
 
-def _cases_now_sql(p: ViewPolicy) -> str:
-    status = f"CASE WHEN status IN {PENDING_SQL} AND expires_at <= {NOW_SQL} THEN 'expired' ELSE status END"
-    held = f"CASE WHEN status IN {PENDING_SQL} AND expires_at > {NOW_SQL} THEN held_amount ELSE 0 END"
-    facts = "".join(f", json_extract(facts, {literal('$.' + json_key(name))}) AS {identifier('fact_' + name)}"
-                    for name in p.facts)  # fmt: skip
+def _cases_now_sql(store: Store, p: ViewPolicy) -> str:
+    now = store.sql_now()
+    status = f"CASE WHEN status IN {PENDING_SQL} AND expires_at <= {now} THEN 'expired' ELSE status END"
+    held = f"CASE WHEN status IN {PENDING_SQL} AND expires_at > {now} THEN held_amount ELSE 0 END"
+    facts = "".join(f", {store.sql_json_text('facts', name)} AS {identifier('fact_' + name)}" for name in p.facts)
     return (
         f"SELECT id AS case_id, opened_at, agent, customer_id, segment, case_type, action, {status} AS status,"
-        f" status AS recorded_status, {literal(p.currency)} AS currency, {money_sql('amount', p.digits)} AS amount,"
-        f" {money_sql('discretionary_amount', p.digits)} AS discretionary_amount,"
-        f" {money_sql(held, p.digits)} AS held, in_policy, expires_at, settled_at, escalated, justification,"
+        f" status AS recorded_status, {literal(p.currency)} AS currency,"
+        f" {money_sql(store, 'amount', p.digits)} AS amount,"
+        f" {money_sql(store, 'discretionary_amount', p.digits)} AS discretionary_amount,"
+        f" {money_sql(store, held, p.digits)} AS held, in_policy, expires_at, settled_at, escalated, justification,"
         f" reaction, retained, cosigner, supervisor, objections, imported, external_id, imported_by,"
         f" policy_version, today_status, facts, rules, reasons{facts} FROM cases"
     )
 
 
-def json_key(name: str) -> str:
-    """A fact name as a JSON path key (quoted: a name may hold a dot)."""
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _budgets_now_sql(p: ViewPolicy) -> str:
-    start = f"(strftime('%Y-%m-%dT%H:%M:%f', 'now', '-{int(p.window_days)} days') || '000Z')"
+def _budgets_now_sql(store: Store, p: ViewPolicy) -> str:
+    start, now = store.sql_now(days_ago=int(p.window_days)), store.sql_now()
     segments = "".join(f" WHEN {literal(name)} THEN {int(limit)}" for name, limit in p.segments.items())
     limit = f"(CASE cu.segment{segments} ELSE {int(p.per_customer)} END)" if segments else str(int(p.per_customer))
     used = "(COALESCE(s.spent, 0) + COALESCE(s.held, 0))"
     return (
         f"SELECT cu.customer_id, cu.segment, {literal(p.currency)} AS currency,"
-        f" {money_sql(limit, p.digits)} AS \"limit\", {money_sql('COALESCE(s.spent, 0)', p.digits)} AS spent,"
-        f" {money_sql('COALESCE(s.held, 0)', p.digits)} AS held,"
-        f" {money_sql(f'({limit} - {used})', p.digits)} AS remaining,"
+        f" {money_sql(store, limit, p.digits)} AS \"limit\","
+        f" {money_sql(store, 'COALESCE(s.spent, 0)', p.digits)} AS spent,"
+        f" {money_sql(store, 'COALESCE(s.held, 0)', p.digits)} AS held,"
+        f" {money_sql(store, f'({limit} - {used})', p.digits)} AS remaining,"
         f" COALESCE(s.cases, 0) AS discretion_cases, {int(p.window_days)} AS window_days,"
         f" {literal(p.version)} AS policy_version, {literal(p.sha256)} AS policy_sha256"
         " FROM customers cu LEFT JOIN (SELECT customer_id,"
-        f" SUM(CASE WHEN status = 'approved' THEN discretionary_amount ELSE 0 END) AS spent,"
-        f" SUM(CASE WHEN status != 'approved' THEN held_amount ELSE 0 END) AS held,"
+        f" CAST(SUM(CASE WHEN status = 'approved' THEN discretionary_amount ELSE 0 END) AS BIGINT) AS spent,"
+        f" CAST(SUM(CASE WHEN status != 'approved' THEN held_amount ELSE 0 END) AS BIGINT) AS held,"
         f" COUNT(CASE WHEN discretionary_amount > 0 AND (status = 'approved' OR held_amount > 0) THEN 1 END) AS cases"
         f" FROM cases WHERE (status = 'approved' AND settled_at > {start})"
-        f" OR (status IN {PENDING_SQL} AND expires_at > {NOW_SQL}) GROUP BY customer_id) s"
+        f" OR (status IN {PENDING_SQL} AND expires_at > {now}) GROUP BY customer_id) s"
         " ON s.customer_id = cu.customer_id"
     )
 
 
 def views_current(store: Store, sha256: str) -> bool:
     """Are both views written from the policy with this SHA-256?"""
-    row = store.conn.execute(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'view' AND name IN ('cases_now', 'budgets_now')"
-        " AND instr(sql, :sha) > 0",
-        {"sha": sha256},
-    ).fetchone()
-    return int(row[0]) == len(VIEWS)
+    marks = store.view_marks(VIEWS)
+    return all(sha256 in (marks.get(name) or "") for name in VIEWS)
 
 
 def write_views(store: Store, p: ViewPolicy) -> None:
     """(Re)write both views from the applied policy; call inside store.write()."""
     assert store.conn.in_transaction, "write_views outside a write transaction"
-    marker = f" /* policy {p.sha256} */"
-    for name, sql in (("cases_now", _cases_now_sql(p)), ("budgets_now", _budgets_now_sql(p))):
-        store.conn.execute(f"DROP VIEW IF EXISTS {name}")
-        store.conn.execute(f"CREATE VIEW {name} AS {sql}{marker}")
+    for name, sql in (("cases_now", _cases_now_sql(store, p)), ("budgets_now", _budgets_now_sql(store, p))):
+        store.write_view(name, sql, mark=f"policy {p.sha256}")
 
 
 def ensure_views(store: Store, p: ViewPolicy) -> bool:
     """Write the views when they are missing or from another policy (after an upgrade, or
     once another policy is applied); True when they were written. Cheap when current.
-    SQLite only, for the tools that open the file (sqlite3, Datasette): a PostgreSQL database
-    has no such views yet (docs/postgres.md)."""
-    if store.dialect != "sqlite" or views_current(store, p.sha256):
+    On PostgreSQL only the tables' owner may (re)write them: `empower init` (docs/postgres.md)."""
+    if not store.may_write_views() or views_current(store, p.sha256):
         return False
     if store.conn.in_transaction:
         write_views(store, p)
