@@ -484,3 +484,14 @@ def test_the_views_show_what_the_cli_shows_to_an_agents_login(team: dict[str, st
         found = conn.execute(
             'SELECT "limit", spent, held, remaining FROM budgets_now WHERE customer_id = %s', ("C-1",)).fetchone()
         assert found == (budget["limit"], budget["spent"], budget["held"], budget["remaining"])
+
+
+def test_the_store_sql_is_translated_for_psycopg_without_touching_quoted_text(pg_url: str) -> None:
+    from empower_cli.store.postgres import translate
+
+    with open_db(pg_url) as store:  # a literal % beside parameters reaches the server as itself
+        row = store.conn.execute("SELECT 'a%b:c?' || CAST(:x AS TEXT), 7 % 4", {"x": 5}).fetchone()
+        assert tuple(row) == ("a%b:c?5", 3)
+
+    assert translate("SELECT 1 FROM t WHERE a = ? AND b LIKE 'x%' AND c = :name AND d::text = 'a:b?' AND e % 2 = 0") \
+        == "SELECT 1 FROM t WHERE a = %s AND b LIKE 'x%%' AND c = %(name)s AND d::text = 'a:b?' AND e %% 2 = 0"

@@ -63,11 +63,14 @@ _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|::|\?|(?<![\w:]):([A-Z
 
 @lru_cache(maxsize=512)
 def translate(sql: str) -> str:
-    """SQLite's `?` and `:name` parameters as psycopg's `%s` and `%(name)s` (a literal `%`
-    doubled); quoted text and `::` casts are left alone."""
+    """SQLite's `?` and `:name` parameters as psycopg's `%s` and `%(name)s`; every literal `%`
+    doubled, in quoted text too (psycopg reads them all); a `?` or `:name` in quoted text and
+    `::` casts are left alone."""
 
     def swap(m: re.Match[str]) -> str:
         token = m.group(0)
+        if token[0] in "'\"":
+            return token.replace("%", "%%")
         if token == "?":
             return "%s"
         if token == "%":
