@@ -1,5 +1,6 @@
-"""Supervisor reports (SPEC §8): shares, outlier flags, policy candidates and the JSON
-shapes, from the grouped rows store/reports.py queries (the hash-chain check is in verify.py).
+"""Supervisor reports (SPEC §8): shares, outlier flags and policy candidates, as typed rows
+(money in minor units) from the grouped rows store/reports.py queries; render/json.py gives
+them their JSON shape (the hash-chain check is in verify.py).
 
 Every report is one or two GROUP BY queries; Python only post-processes the grouped rows
 (agents, rules, pairs, days), never the cases one by one.
@@ -56,38 +57,95 @@ class Period:
             until=iso(self.until) if self.until is not None else None,
         )
 
-    def json(self) -> dict[str, str | None]:
-        return {"since": iso(self.since) if self.since else None, "until": iso(self.until) if self.until else None}
+
+@dataclass(frozen=True)
+class SummaryReport:
+    cases: int
+    in_policy: int
+    discretion_cases: int
+    discretion_spent: int  # minor units
+    escalations: int
+    cosigns: int
+    objections: int
+    denials: int
+    expired: int
+    dissatisfied: int
+    retention_after_discretion: float | None
+    retention_after_denial: float | None
+    weekly_spend: list[tuple[str, int]]  # (Monday, minor units), oldest first
+    period: Period
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    agent: str
+    cases: int
+    discretion_cases: int
+    spent: int
+    mean_amount: int
+    escalations: int
+    objections_received: int
+    flag: str | None
+    spend_share: float | None
+
+
+@dataclass(frozen=True)
+class RuleRow:
+    rule_id: str
+    bent: int
+    blocked: int
+    spent: int
+    candidate: bool
+    suggested_limit: int | str | None  # days or a count, or money text (exact cents)
+    bent_share: float | None
+    approved_share: float | None
+    retention: float | None
+
+
+@dataclass(frozen=True)
+class CustomerRow:
+    customer_id: str
+    cases: int
+    discretion_cases: int
+    spent: int
+    budget_used_share: float | None
+    flag: str | None
+
+
+@dataclass(frozen=True)
+class PairRow:
+    agent: str
+    cosigner: str
+    count: int
+    share: float
+    flag: str | None
+
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    kind: str
+    cases: int
+    satisfied: int
+    neutral: int
+    dissatisfied: int
+    retained: int
+    lost: int
+    retention: float | None
+
+
+Report = SummaryReport | list[AgentRow] | list[RuleRow] | list[CustomerRow] | list[PairRow] | list[OutcomeRow]
 
 
 # -- summary -------------------------------------------------------------------------
 
 
-def summary(store: Store, period: Period, *, digits: int) -> dict[str, Any]:
+def summary(store: Store, period: Period) -> SummaryReport:
     row = queries.summary_counts(store, period.span())
     cases, in_policy, disc, spent, esc, cosigns, objections, denials, expired, dissat = row[:10]
-    return {
-        "cases": cases,
-        "in_policy": in_policy,
-        "in_policy_share": share(in_policy, cases),
-        "discretion_cases": disc,
-        "discretion_spent": format_money(spent, digits),
-        "escalations": esc,
-        "cosigns": cosigns,
-        "objections": objections,
-        "denials": denials,
-        "expired": expired,
-        "dissatisfied": dissat,
-        "retention": {"after_discretion": share(row[10], row[11]), "after_denial": share(row[12], row[13])},
-        "weekly_spend": weekly_spend(store, period, digits=digits),
-        "period": period.json(),
-    }
-
-
-def weekly_spend(store: Store, period: Period, *, digits: int) -> list[dict[str, str]]:
-    """Approved discretion per week (Monday) of opening, oldest first, empty weeks included."""
-    weeks = queries.weekly_spend(store, period.span())
-    return [{"week": week, "spent": format_money(cents, digits)} for week, cents in weeks]
+    return SummaryReport(cases, in_policy, disc, spent, esc, cosigns, objections, denials, expired, dissat,
+                         retention_after_discretion=share(row[10], row[11]),
+                         retention_after_denial=share(row[12], row[13]),
+                         weekly_spend=queries.weekly_spend(store, period.span()), period=period)  # fmt: skip
 
 
 # -- robust outliers -----------------------------------------------------------------
@@ -146,25 +204,20 @@ def _weighted_spread(histogram: Iterable[tuple[float, int]]) -> Spread | None:
 # -- agents --------------------------------------------------------------------------
 
 
-def agents(store: Store, period: Period, *, digits: int) -> list[dict[str, Any]]:
+def agents(store: Store, period: Period, *, digits: int) -> list[AgentRow]:
     rows = queries.agent_rows(store, period.span())
     peers = [r for r in rows if r[1] >= MIN_AGENT_CASES]
     enough = len(peers) >= MIN_PEERS
     rate_spread = spread([r[2] / r[1] for r in peers]) if enough else None
     spend_spread = spread([r[3] / r[1] for r in peers]) if enough else None
     total_spent = sum(r[3] for r in rows)
-    out: list[dict[str, Any]] = []
+    out: list[AgentRow] = []
     for agent, cases, disc, spent, disc_total, esc, obj in rows:
         flag = None
         if enough and cases >= MIN_AGENT_CASES:
             flag = _agent_flag(disc / cases, (spent, cases), rate_spread, spend_spread, digits)
-        out.append({
-            "agent": agent, "cases": cases, "discretion_rate": share(disc, cases),
-            "spent": format_money(spent, digits),
-            "mean_amount": format_money(_round_div(disc_total, disc), digits),
-            "escalations": esc, "objections_received": obj, "flag": flag,
-            "spend_share": share(spent, total_spent),
-        })  # fmt: skip
+        out.append(AgentRow(agent, cases, disc, spent, _round_div(disc_total, disc), esc, obj, flag,
+                            share(spent, total_spent)))  # fmt: skip
     return out
 
 
@@ -220,7 +273,7 @@ def rule_infos(policy: Policy) -> dict[str, RuleInfo]:
     return infos
 
 
-def rules(store: Store, period: Period, *, policy: Policy) -> list[dict[str, Any]]:
+def rules(store: Store, period: Period, *, policy: Policy) -> list[RuleRow]:
     """Per rule: bent, blocked, discretion spent, policy candidates and a suggested limit.
 
     The store collects the rules bent or blocked once; the counts and the percentiles are
@@ -237,9 +290,9 @@ def rules(store: Store, period: Period, *, policy: Policy) -> list[dict[str, Any
     type_cases: dict[str, int] = {}
     for rule_id, case_type, *_ in rows:
         type_cases[rule_id] = type_cases.get(rule_id, 0) + type_counts.get(case_type, 0)
-    out = [_rule_json(rule_id, numbers, type_cases[rule_id], limits.get(rule_id), digits)
+    out = [_rule_row(rule_id, numbers, type_cases[rule_id], limits.get(rule_id))
            for rule_id, numbers in merged.items()]  # fmt: skip
-    out.sort(key=lambda r: (-r["bent"] - r["blocked"], r["rule_id"]))
+    out.sort(key=lambda r: (-r.bent - r.blocked, r.rule_id))
     return out
 
 
@@ -252,8 +305,7 @@ def _by_rule(rows: Iterable[Sequence[Any]]) -> dict[str, list[int]]:
     return merged
 
 
-def _rule_json(rule_id: str, numbers: Sequence[int], type_cases: int, limit: int | str | None,
-               digits: int) -> dict[str, Any]:  # fmt: skip
+def _rule_row(rule_id: str, numbers: Sequence[int], type_cases: int, limit: int | str | None) -> RuleRow:
     n_bent, n_blocked, spent, approved, retained, known, dissat, reacted, _ = numbers
     candidate = (
         n_bent >= max(CANDIDATE_MIN_BENT, CANDIDATE_BENT_SHARE * type_cases)
@@ -261,13 +313,8 @@ def _rule_json(rule_id: str, numbers: Sequence[int], type_cases: int, limit: int
         and known > 0 and retained >= CANDIDATE_RETAINED * known
         and (reacted == 0 or dissat <= CANDIDATE_DISSATISFIED * reacted)
     )  # fmt: skip
-    return {
-        "rule_id": rule_id, "bent": n_bent, "blocked": n_blocked,
-        "spent": format_money(spent, digits), "candidate": candidate,
-        "suggested_limit": limit,
-        "bent_share": share(n_bent, type_cases),
-        "approved_share": share(approved, n_bent), "retention": share(retained, known),
-    }  # fmt: skip
+    return RuleRow(rule_id, n_bent, n_blocked, spent, candidate, limit, share(n_bent, type_cases),
+                   share(approved, n_bent), share(retained, known))  # fmt: skip
 
 
 def _percentiles(hits: queries.RuleHits, counts: dict[str, tuple[str, int]], digits: int) -> dict[str, int | str]:
@@ -291,12 +338,11 @@ def _money_text(value: Any, digits: int) -> str:
 # -- customers -----------------------------------------------------------------------
 
 
-def customers(store: Store, period: Period, *, policy: Policy, limit: int | None) -> list[dict[str, Any]]:
+def customers(store: Store, period: Period, *, policy: Policy, limit: int | None) -> list[CustomerRow]:
     """Customers who received discretion, most spent first, with repeat exceptions flagged."""
-    digits = policy.digits
     histogram, rows = queries.customer_rows(store, period.span(), limit)
     disc_spread = _weighted_spread(histogram)
-    out: list[dict[str, Any]] = []
+    out: list[CustomerRow] = []
     for customer_id, cases, disc, spent, segment in rows:
         budget = policy.budget.limit_for(segment)
         used = spent / budget if budget else None  # not rounded: display rounding is the renderer's
@@ -305,32 +351,28 @@ def customers(store: Store, period: Period, *, policy: Policy, limit: int | None
             reasons.append(f"repeat exceptions: {disc} vs a typical {disc_spread.median:g}")
         if budget and 10 * spent >= BUDGET_FLAG_TENTHS * budget:  # exact: 1,799.90 of 2,000.00 is not 90 %
             reasons.append(f"used {100 * spent // budget}% of the budget")  # whole percent, rounded down
-        out.append({
-            "customer_id": customer_id, "cases": cases, "discretion_cases": disc,
-            "spent": format_money(spent, digits), "budget_used_share": used,
-            "flag": "; ".join(reasons) or None,
-        })  # fmt: skip
+        out.append(CustomerRow(customer_id, cases, disc, spent, used, "; ".join(reasons) or None))
     return out
 
 
 # -- pairs ---------------------------------------------------------------------------
 
 
-def pairs(store: Store, period: Period) -> list[dict[str, Any]]:
+def pairs(store: Store, period: Period) -> list[PairRow]:
     """Who co-signs whose cases; an agent whose co-signs mostly come from one peer is flagged."""
     rows = queries.cosign_pairs(store, period.span())
     cosigners = {c for _, c, _ in rows}
     totals: dict[str, int] = {}
     for agent, _, n in rows:
         totals[agent] = totals.get(agent, 0) + n
-    out: list[dict[str, Any]] = []
+    out: list[PairRow] = []
     for agent, cosigner, n in sorted(rows, key=lambda r: (r[0], -r[2], r[1])):
         peers = len(cosigners - {agent})  # who could have co-signed this agent's cases
         part = n / totals[agent]
         flag = None
         if totals[agent] >= PAIR_MIN_COSIGNS and peers >= 2 and part >= max(PAIR_SHARE, 2 / peers):
             flag = f"{part:.0%} of {agent}'s co-signs come from {cosigner} ({peers} possible co-signers)"
-        out.append({"agent": agent, "cosigner": cosigner, "count": n, "share": round(part, 4), "flag": flag})
+        out.append(PairRow(agent, cosigner, n, round(part, 4), flag))
     return out
 
 
@@ -340,25 +382,22 @@ def pairs(store: Store, period: Period) -> list[dict[str, Any]]:
 KINDS = ("in_policy", "discretion", "denied", "expired", "pending")
 
 
-def outcomes(store: Store, period: Period) -> list[dict[str, Any]]:
+def outcomes(store: Store, period: Period) -> list[OutcomeRow]:
     """Reactions and retention by decision kind (effective status at the time of the report)."""
     rows = queries.outcome_rows(store, period.span())
     found = {r[0]: r[1:] for r in rows}
-    out: list[dict[str, Any]] = []
+    out: list[OutcomeRow] = []
     for name in KINDS:
         cases, sat, neu, dis, kept, lost = found.get(name, (0, 0, 0, 0, 0, 0))
-        out.append({
-            "kind": name, "cases": cases, "satisfied": sat, "neutral": neu, "dissatisfied": dis,
-            "no_reaction": cases - sat - neu - dis, "retained": kept, "lost": lost,
-            "retention_unknown": cases - kept - lost, "retention": share(kept, kept + lost),
-        })  # fmt: skip
+        out.append(OutcomeRow(name, cases, sat, neu, dis, kept, lost, share(kept, kept + lost)))
     return out
 
 
-def report(name: str, store: Store, period: Period, *, policy: Policy, limit: int | None = None) -> Any:
-    """Dispatch one report by name (the `audit` sub-commands)."""
+def report(name: str, store: Store, period: Period, *, policy: Policy, limit: int | None = None) -> Report:
+    """Dispatch one report by name (the `audit` sub-commands); render.json.report_json gives
+    it its JSON shape."""
     if name == "summary":
-        return summary(store, period, digits=policy.digits)
+        return summary(store, period)
     if name == "agents":
         return agents(store, period, digits=policy.digits)
     if name == "rules":

@@ -88,7 +88,9 @@ def run_report(ctx: typer.Context, name: str, since: str | None, until: str | No
         from empower_cli.audit import reports as audit
 
         _note_deferred_indexes(s)
-        data = audit.report(name, s.store, period, policy=s.policy, limit=limit)
+        from empower_cli.render.json import report_json
+
+        data = report_json(name, audit.report(name, s.store, period, policy=s.policy, limit=limit), s.policy.digits)
         emit(name, data, chosen, currency=s.policy.currency, period=describe(period))
 
 

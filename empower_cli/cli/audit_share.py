@@ -48,14 +48,17 @@ def report(
         db_file = s.db_path if isinstance(s.db_path, Path) else None  # a PostgreSQL database is no file here
         refuse_target(html, protected=[db_file, s.policy_path], force=force)
         period = period_of(s, since, until)
-        reports = all_reports(s.store, period, policy=s.policy)
+        from empower_cli.render.json import report_json
+
+        reports = {name: report_json(name, rows, s.policy.digits)
+                   for name, rows in all_reports(s.store, period, policy=s.policy).items()}  # fmt: skip
         page = report_html(reports, currency=s.policy.currency, period=describe(period),
                            generated=f"{s.now:%Y-%m-%d %H:%M} UTC", policy_version=s.policy.version)  # fmt: skip
         written = write_whole(html, page)
         if wants_json(ctx, json):
-            from empower_cli.render.json import report_file_json
+            from empower_cli.render.json import period_json, report_file_json
 
-            print_json(report_file_json(written, len(page.encode("utf-8")), period.json(), reports["summary"]))
+            print_json(report_file_json(written, len(page.encode("utf-8")), period_json(period), reports["summary"]))
         else:
             print(f"wrote {written} ({len(page.encode('utf-8')):,} bytes, {reports['summary']['cases']:,} cases, "
                   f"{describe(period)})")  # fmt: skip

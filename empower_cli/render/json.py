@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from empower_cli.core.money import format_money
+from empower_cli.core.money import format_money, share
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from empower_cli.audit.reports import Period, Report, SummaryReport
     from empower_cli.audit.transfer import Copied
     from empower_cli.audit.verify import Verification
     from empower_cli.core.models import BudgetState, Evaluation, Fact, Policy, Proposal
@@ -344,3 +347,54 @@ def precedents_json(p: Precedents, digits: int) -> dict[str, Any]:
 def report_file_json(path: object, size: int, period: dict[str, str | None], summary: dict[str, Any]) -> dict[str, Any]:
     """`audit report --html FILE --json`: where the report went, its size, period and case count."""
     return {"file": str(path), "bytes": size, "period": period, "cases": summary["cases"]}
+
+
+def report_json(name: str, data: Report, digits: int) -> Any:
+    """`audit NAME --format json`: a report's rows (audit.reports) in their JSON shape, money as
+    text. Every other format (table, TSV, CSV, Markdown, the HTML report) reads this value."""
+
+    def money(cents: int) -> str:
+        return format_money(cents, digits)
+
+    if name == "summary":
+        return _summary_json(cast("SummaryReport", data), money)
+    rows: list[Any] = list(cast("list[Any]", data))
+    if name == "agents":
+        return [{"agent": a.agent, "cases": a.cases, "discretion_rate": share(a.discretion_cases, a.cases),
+                 "spent": money(a.spent), "mean_amount": money(a.mean_amount), "escalations": a.escalations,
+                 "objections_received": a.objections_received, "flag": a.flag, "spend_share": a.spend_share}
+                for a in rows]  # fmt: skip
+    if name == "rules":
+        return [{"rule_id": u.rule_id, "bent": u.bent, "blocked": u.blocked, "spent": money(u.spent),
+                 "candidate": u.candidate, "suggested_limit": u.suggested_limit, "bent_share": u.bent_share,
+                 "approved_share": u.approved_share, "retention": u.retention} for u in rows]  # fmt: skip
+    if name == "customers":
+        return [{"customer_id": c.customer_id, "cases": c.cases, "discretion_cases": c.discretion_cases,
+                 "spent": money(c.spent), "budget_used_share": c.budget_used_share, "flag": c.flag}
+                for c in rows]  # fmt: skip
+    if name == "pairs":
+        return [{"agent": p.agent, "cosigner": p.cosigner, "count": p.count, "share": p.share, "flag": p.flag}
+                for p in rows]  # fmt: skip
+    return [{"kind": o.kind, "cases": o.cases, "satisfied": o.satisfied, "neutral": o.neutral,
+             "dissatisfied": o.dissatisfied, "no_reaction": o.cases - o.satisfied - o.neutral - o.dissatisfied,
+             "retained": o.retained, "lost": o.lost, "retention_unknown": o.cases - o.retained - o.lost,
+             "retention": o.retention} for o in rows]  # fmt: skip
+
+
+def period_json(period: Period) -> dict[str, str | None]:
+    """A report's period: {since, until} as ISO text (None: open)."""
+    from empower_cli.core.timeutil import iso
+
+    return {"since": iso(period.since) if period.since else None, "until": iso(period.until) if period.until else None}
+
+
+def _summary_json(s: SummaryReport, money: Callable[[int], str]) -> dict[str, Any]:
+    return {
+        "cases": s.cases, "in_policy": s.in_policy, "in_policy_share": share(s.in_policy, s.cases),
+        "discretion_cases": s.discretion_cases, "discretion_spent": money(s.discretion_spent),
+        "escalations": s.escalations, "cosigns": s.cosigns, "objections": s.objections, "denials": s.denials,
+        "expired": s.expired, "dissatisfied": s.dissatisfied,
+        "retention": {"after_discretion": s.retention_after_discretion, "after_denial": s.retention_after_denial},
+        "weekly_spend": [{"week": week, "spent": money(cents)} for week, cents in s.weekly_spend],
+        "period": period_json(s.period),
+    }  # fmt: skip
