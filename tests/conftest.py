@@ -145,6 +145,14 @@ LATE_RETURN = (
 JUSTIFICATION = "Loyal customer, item unused, receipt at hand"
 
 
+def report_rows(name: str, out: Any) -> Any:
+    """A report's JSON: the summary as it is, a table's rows from its `{period, rows}`."""
+    if name == "summary":
+        return out
+    assert set(out) == {"period", "rows"}, out
+    return out["rows"]
+
+
 def apply_policy(cli: CliFn, folder: Path, text: str, *, by: str = "carol") -> None:
     """Rewrite the policy file and make it govern the database, as a supervisor does: the
     database governs, so a changed file alone changes nothing."""

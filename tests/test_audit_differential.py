@@ -66,7 +66,7 @@ from typer.testing import CliRunner, Result
 from empower_cli.cli.app import app
 from empower_cli.policy.load import load_policy
 from tests import differential_oracle as oracle
-from tests.conftest import open_db, training_policy_text, write_policy
+from tests.conftest import open_db, report_rows, training_policy_text, write_policy
 from tests.differential_history import Edges, edge_sunday, import_rows, live_history, write_csv
 
 REPORTS = ("summary", "agents", "rules", "customers", "pairs", "outcomes")
@@ -111,7 +111,8 @@ class World:
     def report(self, name: str, period: str) -> Any:
         since, until = self.periods[period]
         args = [*(("--since", since) if since else ()), *(("--until", until) if until else ())]
-        return self.json("audit", name, *args, *(("--limit", "0") if name == "customers" else ()))
+        out = self.json("audit", name, *args, *(("--limit", "0") if name == "customers" else ()))
+        return report_rows(name, out)
 
     def reports(self) -> dict[tuple[str, str], Any]:
         return {(name, period): self.report(name, period) for name in REPORTS for period in self.periods}

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.audit_support import Spec, money, seed
-from tests.conftest import BACKENDS, JUSTIFICATION, LATE_RETURN, CliFn, as_json, backend_db
+from tests.conftest import BACKENDS, JUSTIFICATION, LATE_RETURN, CliFn, as_json, backend_db, report_rows
 
 
 @pytest.fixture(params=BACKENDS)
@@ -66,7 +66,7 @@ def ratio(part: int, whole: int) -> float | None:
 def report(cli: CliFn, name: str, *args: str) -> Any:
     r = cli("audit", name, "--json", *args)
     assert r.exit_code == 0, r.output
-    return as_json(r)
+    return report_rows(name, as_json(r))
 
 
 # -- empty -------------------------------------------------------------------------------
@@ -358,7 +358,7 @@ def test_bad_report_options_exit_2_naming_the_option(cli: CliFn, args: tuple[str
 def test_the_global_json_flag_means_json_format(cli: CliFn, specs: list[Spec]) -> None:
     r = cli("--json", "audit", "outcomes")
     assert r.exit_code == 0, r.output
-    assert next(o["kind"] for o in as_json(r)) == "in_policy"
+    assert next(o["kind"] for o in as_json(r)["rows"]) == "in_policy"
 
 
 def test_weekly_spend_runs_monday_to_sunday_with_empty_weeks_filled(cli: CliFn, db_path: Path) -> None:
@@ -447,3 +447,15 @@ def test_reports_follow_the_real_workflow_commands(cli: CliFn) -> None:
     assert (bob["cases"], bob["objections_received"], bob["escalations"], bob["spent"]) == (3, 1, 1, "270.00")
     kinds = {o["kind"]: o for o in report(cli, "outcomes")}
     assert (kinds["discretion"]["retained"], kinds["denied"]["lost"], kinds["denied"]["dissatisfied"]) == (1, 1, 1)
+
+
+def test_every_table_report_in_json_says_its_period(cli: CliFn, db_path: Path) -> None:
+    """A script reads the period it asked for from the answer: `{period, rows}` (the summary
+    carries its `period` among its figures)."""
+    seed(db_path, [Spec(hours_ago=24 * 40), Spec(hours_ago=24 * 5)])
+    since, until = "2020-01-01", "2099-01-01"
+    for name in ("agents", "rules", "customers", "pairs", "outcomes"):
+        out = as_json(cli("audit", name, "--json", "--since", since, "--until", until))
+        assert out["period"] == {"since": "2020-01-01T00:00:00.000000Z", "until": "2099-01-01T00:00:00.000000Z"}
+        assert isinstance(out["rows"], list)
+    assert as_json(cli("audit", "summary", "--json"))["period"] == {"since": None, "until": None}

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.audit_support import Spec, seed
-from tests.conftest import CliFn, as_json
+from tests.conftest import CliFn, as_json, report_rows
 from tests.test_audit_reports import REPORTS, history
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -58,7 +58,7 @@ def reports_json(cli: CliFn, *args: str) -> dict[str, Any]:
     for name in REPORTS:
         r = cli("audit", name, "--json", *args)
         assert r.exit_code == 0, r.output
-        out[name] = as_json(r)
+        out[name] = report_rows(name, as_json(r))
     return out
 
 

@@ -60,7 +60,7 @@ def test_a_version_3_database_gets_the_append_order_indexes_and_imports_into_the
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    agents = {a["agent"]: a for a in as_json(cli("--json", "audit", "agents"))}
+    agents = {a["agent"]: a for a in as_json(cli("--json", "audit", "agents"))["rows"]}
     assert agents["bob"]["cases"] == 4
     assert agents["alice"]["cases"] == 4
 

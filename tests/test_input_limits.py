@@ -22,7 +22,7 @@ import pytest
 
 from empower_cli.core.money import MAX_MINOR_UNITS, MAX_SUPPORTED_CASES, format_money
 from empower_cli.core.timeutil import utcnow
-from tests.conftest import JUSTIFICATION, CliFn, as_json, training_policy_text, write_policy
+from tests.conftest import JUSTIFICATION, CliFn, as_json, report_rows, training_policy_text, write_policy
 from tests.errors_support import said
 from tests.hardening_support import case_new_args, cli_env, run
 
@@ -97,7 +97,7 @@ def test_thousands_of_cases_at_the_largest_amount_leave_every_sum_working_and_ex
     for name in ("summary", "agents", "rules", "customers"):
         r = cli("audit", name, "--json", agent="carol")
         assert r.exit_code == 0, r.output
-        reports[name] = as_json(r)
+        reports[name] = report_rows(name, as_json(r))
     assert reports["summary"]["discretion_spent"] == exact
     weekly = sum(int(w["spent"].replace(".", "")) for w in reports["summary"]["weekly_spend"])
     assert weekly == total

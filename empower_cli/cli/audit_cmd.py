@@ -88,9 +88,11 @@ def run_report(ctx: typer.Context, name: str, since: str | None, until: str | No
         from empower_cli.audit import reports as audit
 
         _note_deferred_indexes(s)
-        from empower_cli.render.json import report_json
+        from empower_cli.render.json import period_json, report_json, report_with_period
 
         data = report_json(name, audit.report(name, s.store, period, policy=s.policy, limit=limit), s.policy.digits)
+        if chosen == "json":  # a script learns the period it asked for from the answer itself
+            data = report_with_period(name, data, period_json(period))
         emit(name, data, chosen, currency=s.policy.currency, period=describe(period))
 
 

@@ -381,6 +381,12 @@ def report_json(name: str, data: Report, digits: int) -> Any:
              "retention": o.retention} for o in rows]  # fmt: skip
 
 
+def report_with_period(name: str, data: Any, period: dict[str, str | None]) -> Any:
+    """`audit NAME --format json`: every report as an object with its period; the five
+    tables as `{period, rows}` (the summary already carries its `period`)."""
+    return data if name == "summary" else {"period": period, "rows": data}
+
+
 def period_json(period: Period) -> dict[str, str | None]:
     """A report's period: {since, until} as ISO text (None: open)."""
     from empower_cli.core.timeutil import iso
