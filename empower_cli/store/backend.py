@@ -14,13 +14,13 @@ if TYPE_CHECKING:
 
 Location = Path | str
 """Where a database is: a SQLite file's path, or a PostgreSQL URL (a str)."""
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 def parse_location(text: str | Path) -> Location:
-    """A `--db` value as a location: a URL stays text, anything else is a path."""
-    from empower_cli.store.postgres import is_url
-
-    if isinstance(text, str) and is_url(text):
+    """A `--db` value as a location: a URL stays text, anything else is a path (checked here,
+    so that a SQLite command never loads the PostgreSQL module)."""
+    if isinstance(text, str) and text.startswith(POSTGRES_SCHEMES):
         return text
     return Path(text)
 

@@ -36,14 +36,9 @@ from empower_cli.store.sqlite import Cursor, Store
 if TYPE_CHECKING:
     import psycopg
 
-SCHEMES = ("postgresql://", "postgres://")
 LOCK_TIMEOUT = "30s"  # as long as SQLite's busy retries; a URL's own lock_timeout wins
 _BUSY_STATES = {"55P03", "40001", "40P01"}  # lock not available, serialization failure, deadlock
 _cursor_names = count(1)
-
-
-def is_url(text: str) -> bool:
-    return text.startswith(SCHEMES)
 
 
 def display(url: str) -> str:
