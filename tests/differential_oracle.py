@@ -86,7 +86,7 @@ def summary(cases: list[Case]) -> dict[str, Any]:
             weekly[monday(c["opened_at"])] += c["discretionary_amount"]
     return {
         "cases": len(cases),
-        "in_policy": sum(1 for c in cases if c["in_policy"]),
+        "in_policy_cases": sum(1 for c in cases if c["in_policy"]),
         "in_policy_share": ratio(sum(1 for c in cases if c["in_policy"]), len(cases)),
         "discretion_cases": sum(1 for c in cases if not c["in_policy"]),
         "discretion_spent": spent(cases),

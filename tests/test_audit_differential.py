@@ -238,8 +238,12 @@ def close(got: float | None, want: Fraction | None) -> bool:
     return isinstance(got, (int, float)) and abs(got - float(want)) <= SHARE_TOLERANCE * (1 + 1e-9)
 
 
-def flag_words(flag: str | None) -> frozenset[str]:
-    return frozenset(w for w in ("lenient", "harsh", "high spend", "low spend") if w in (flag or ""))
+def flag_words(flags: list[dict[str, str]]) -> frozenset[str]:
+    """An agent's flags as the oracle names them (its codes, `high_spend` read `high spend`);
+    each flag's text begins with the word its code names."""
+    for f in flags:
+        assert f["text"].startswith(f["code"].replace("_", " ")), f
+    return frozenset(f["code"].replace("_", " ") for f in flags)
 
 
 # -- the refused steps (finding 3) -------------------------------------------------------------
@@ -294,7 +298,7 @@ def test_summary_follows_the_definitions(world: World) -> None:
     check = Check()
     for period, cases in periods(world):
         got, want = world.after[("summary", period)], oracle.summary(cases)
-        for key in ("cases", "in_policy", "discretion_cases", "escalations", "cosigns", "objections", "denials",
+        for key in ("cases", "in_policy_cases", "discretion_cases", "escalations", "cosigns", "objections", "denials",
                     "expired", "dissatisfied"):  # fmt: skip
             check.eq(f"summary[{period}].{key}", got[key], want[key])
         check.share(f"summary[{period}].in_policy_share", got["in_policy_share"], want["in_policy_share"])
@@ -337,7 +341,7 @@ def test_agents_follow_the_definitions(world: World) -> None:
                 check.among(f"{at}.mean_amount", g["mean_amount"], (None, "0.00"))
             else:
                 check.money(f"{at}.mean_amount", g["mean_amount"], o["mean_amount"])
-            check.among(f"{at}.flag (its words)", flag_words(g["flag"]), o["flag_words"])
+            check.among(f"{at}.flags (their codes)", flag_words(g["flags"]), o["flag_words"])
     check.done()
 
 
@@ -345,7 +349,7 @@ def test_rules_follow_the_definitions(world: World) -> None:
     check = Check()
     policy = oracle.load(world.policy_path.read_text(encoding="utf-8"))
     for period, cases in periods(world):
-        got = {r["rule_id"]: r for r in world.after[("rules", period)]}
+        got = {r["id"]: r for r in world.after[("rules", period)]}
         want = oracle.rules(cases, policy)
         check.eq(f"rules[{period}]: rules bent or blocked", sorted(r for r, g in got.items() if g["bent"] or
                  g["blocked"]), sorted(want))  # fmt: skip
@@ -379,7 +383,7 @@ def test_customers_follow_the_definitions(world: World) -> None:
             check.eq(f"{at}.discretion_cases", g["discretion_cases"], o["discretion_cases"])
             check.money(f"{at}.spent", g["spent"], o["spent"])
             budget_share(check, at, g["budget_used_share"], o["budget_used_share"])
-            check.among(f"{at}.flag is set", g["flag"] is not None, o["flagged"])
+            check.among(f"{at}.flags are set", g["flags"] != [], o["flagged"])
     check.done()
 
 
@@ -402,7 +406,7 @@ def test_pairs_follow_the_definitions(world: World) -> None:
             g, o, at = got[pair], want[pair], f"pairs[{period}][{pair}]"
             check.eq(f"{at}.count", g["count"], o["count"])
             check.share(f"{at}.share", g["share"], o["share"])
-            check.eq(f"{at}.flag is set", g["flag"] is not None, o["flag"])
+            check.eq(f"{at}.flags are set", [f["code"] for f in g["flags"]], ["one_cosigner"] if o["flag"] else [])
     check.done()
 
 
@@ -435,7 +439,8 @@ def test_budget_shares_are_judged_on_exact_figures(world: World) -> None:
             if customer not in got or oracle.cents(got[customer]["spent"]) != spent:
                 continue  # the period holds only part of this customer's spend
             row, at = got[customer], f"customers[{period}][{customer}]"
-            check.eq(f"{at}.flag is set ({row['flag']!r})", row["flag"] is not None, flagged)
+            codes = [f["code"] for f in row["flags"]]
+            check.eq(f"{at}.budget_used flag ({row['flags']!r})", "budget_used" in codes, flagged)
             budget_share(check, at, row["budget_used_share"], Fraction(spent, 200_000))
     listed = {c["customer_id"] for c in world.after[("customers", "all")]}
     check.eq(
@@ -480,7 +485,7 @@ def simulation_problems(got: dict[str, Any], want: dict[str, Any]) -> list[str]:
     eq("transitions", {(t["from"], t["to"]): t["count"] for t in got["transitions"]}, dict(want["transitions"]))
     eq("discretion_before", oracle.cents(got["discretion_before"]), want["discretion_before"])
     eq("discretion_after", oracle.cents(got["discretion_after"]), want["discretion_after"])
-    rules = {r["rule_id"]: (r["bent_before"], r["bent_after"], r["blocked_before"], r["blocked_after"])
+    rules = {r["id"]: (r["bent_before"], r["bent_after"], r["blocked_before"], r["blocked_after"])
              for r in got["rules"]}  # fmt: skip
     eq("rules", {k: v for k, v in rules.items() if any(v)}, {k: v for k, v in want["rules"].items() if any(v)})
     # "up to five case ids per kind of change": which five is not said; they must be of that kind.
@@ -599,7 +604,7 @@ def test_the_history_has_what_the_issue_names(world: World) -> None:
         sum(1 for c in world.cases if c["imported"] and c["settled_at"] and c["settled_at"][:10] > c["opened_at"][:10])
         >= 20
     )
-    flags = {p: [a["agent"] for a in world.after[("agents", p)] if a["flag"]] for p in world.periods}
+    flags = {p: [a["agent"] for a in world.after[("agents", p)] if a["flags"]] for p in world.periods}
     assert flags["all"], flags
     assert any(c["candidate"] for c in world.after[("rules", "all")]), world.after[("rules", "all")]
-    assert any(p["flag"] for p in world.after[("pairs", "all")]), world.after[("pairs", "all")]
+    assert any(p["flags"] for p in world.after[("pairs", "all")]), world.after[("pairs", "all")]

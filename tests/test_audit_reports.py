@@ -106,7 +106,7 @@ def test_summary_counts_match_the_seeded_history(cli: CliFn, specs: list[Spec]) 
     disc_approved = [s for s in specs if not s.in_policy and s.status == "approved" and s.retained is not None]
     denied_known = [s for s in specs if s.status == "denied" and s.retained is not None]
     assert got["cases"] == len(specs)
-    assert got["in_policy"] == sum(s.in_policy for s in specs)
+    assert got["in_policy_cases"] == sum(s.in_policy for s in specs)
     assert got["discretion_cases"] == sum(not s.in_policy for s in specs)
     assert got["discretion_spent"] == money(sum(s.discretionary for s in specs if s.status == "approved"))
     assert got["escalations"] == sum(
@@ -140,7 +140,7 @@ def test_agents_report_matches_the_seeded_history(cli: CliFn, specs: list[Spec])
 
 
 def test_rules_report_counts_bends_blocks_spend_and_the_90th_percentile(cli: CliFn, specs: list[Spec]) -> None:
-    got = {r["rule_id"]: r for r in report(cli, "rules")}
+    got = {r["id"]: r for r in report(cli, "rules")}
     bent = [s for s in specs if ("return-window", "bent") in s.rules]
     assert got["return-window"]["bent"] == len(bent)
     assert got["return-window"]["blocked"] == 0
@@ -210,9 +210,10 @@ def test_live_cases_from_case_new_show_up_in_the_summary(cli: CliFn) -> None:
             "--fact", "has_receipt=yes", "--action", "refund", "--amount", "10.00", "--json")  # fmt: skip
     assert r.exit_code == 0, r.output
     got = report(cli, "summary")
-    assert (got["cases"], got["in_policy"], got["discretion_cases"], got["discretion_spent"]) == (2, 1, 1, "89.90")
+    figures = (got["cases"], got["in_policy_cases"], got["discretion_cases"], got["discretion_spent"])
+    assert figures == (2, 1, 1, "89.90")
     assert report(cli, "rules")[0] == {
-        "rule_id": "return-window", "bent": 1, "blocked": 0, "spent": "89.90", "candidate": False,
+        "id": "return-window", "bent": 1, "blocked": 0, "spent": "89.90", "candidate": False,
         "suggested_limit": 20, "bent_share": 0.5, "approved_share": 1.0, "retention": None,
     }  # fmt: skip
 
@@ -233,9 +234,13 @@ def team(rates: dict[str, int], cases: int = 10) -> list[Spec]:
 def test_an_outlier_agent_is_flagged_in_either_direction_and_peers_are_not(cli: CliFn, db_path: Path) -> None:
     seed(db_path, team({"a1": 2, "a2": 3, "a3": 3, "a4": 3, "a5": 4, "a6": 3, "lenient": 9, "harsh": 0}))
     got = {a["agent"]: a for a in report(cli, "agents")}
-    assert got["lenient"]["flag"].startswith("lenient: discretion rate 90% vs peers' median 30%")
-    assert got["harsh"]["flag"].startswith("harsh: discretion rate 0% vs peers' median 30%")
-    assert [a for a in got if got[a]["flag"] is None] == ["a1", "a2", "a3", "a4", "a5", "a6"]
+    [lenient, *_] = got["lenient"]["flags"]
+    assert lenient["code"] == "lenient"
+    assert lenient["text"].startswith("lenient: discretion rate 90% vs peers' median 30%")
+    [harsh, *_] = got["harsh"]["flags"]
+    assert harsh["code"] == "harsh"
+    assert harsh["text"].startswith("harsh: discretion rate 0% vs peers' median 30%")
+    assert [a for a in got if got[a]["flags"] == []] == ["a1", "a2", "a3", "a4", "a5", "a6"]
     table = cli("audit", "agents", "--format", "table").stdout
     assert "⚑ lenient: lenient: discretion rate 90%" in table
     assert "a1 ⚑" not in table
@@ -243,7 +248,7 @@ def test_an_outlier_agent_is_flagged_in_either_direction_and_peers_are_not(cli: 
 
 def test_a_team_too_small_or_too_alike_flags_nobody(cli: CliFn, db_path: Path) -> None:
     seed(db_path, team({"a1": 3, "a2": 3, "a3": 3, "a4": 3}) + team({"new": 4}, cases=2))
-    assert all(a["flag"] is None for a in report(cli, "agents"))
+    assert all(a["flags"] == [] for a in report(cli, "agents"))
 
 
 def test_a_concentrated_cosign_pair_is_flagged_and_the_others_are_not(cli: CliFn, db_path: Path) -> None:
@@ -251,8 +256,9 @@ def test_a_concentrated_cosign_pair_is_flagged_and_the_others_are_not(cli: CliFn
     seed(db_path, [Spec(agent=agent, cosigner=c) for agent, cs in who.items() for c in cs])
     got = {(p["agent"], p["cosigner"]): p for p in report(cli, "pairs")}
     assert got[("p1", "c1")]["share"] == 0.8
-    assert got[("p1", "c1")]["flag"] == "80% of p1's co-signs come from c1 (4 possible co-signers)"
-    assert [k for k, p in got.items() if p["flag"]] == [("p1", "c1")]  # p3: too few to judge
+    assert got[("p1", "c1")]["flags"] == [
+        {"code": "one_cosigner", "text": "80% of p1's co-signs come from c1 (4 possible co-signers)"}]
+    assert [k for k, p in got.items() if p["flags"]] == [("p1", "c1")]  # p3: too few to judge
 
 
 def test_a_customer_with_repeat_exceptions_is_flagged_as_possible_abuse(cli: CliFn, db_path: Path) -> None:
@@ -260,10 +266,10 @@ def test_a_customer_with_repeat_exceptions_is_flagged_as_possible_abuse(cli: Cli
     specs += [Spec(customer="R-9") for _ in range(6)] + [Spec(customer="BIG", amount=190_000)]
     seed(db_path, specs)
     got = {c["customer_id"]: c for c in report(cli, "customers", "--limit", "0")}
-    assert got["R-9"]["flag"] == "repeat exceptions: 6 vs a typical 1"
-    assert got["BIG"]["flag"] == "used 95% of the budget"
+    assert got["R-9"]["flags"] == [{"code": "repeat_exceptions", "text": "repeat exceptions: 6 vs a typical 1"}]
+    assert got["BIG"]["flags"] == [{"code": "budget_used", "text": "used 95% of the budget"}]
     assert got["BIG"]["budget_used_share"] == 0.95
-    assert [c for c in got if got[c]["flag"] is None] == [f"N-{k}" for k in sorted(range(20), key=str)]
+    assert [c for c in got if got[c]["flags"] == []] == [f"N-{k}" for k in sorted(range(20), key=str)]
 
 
 def test_a_rule_bent_often_approved_and_kept_is_a_policy_candidate(cli: CliFn, db_path: Path) -> None:
@@ -273,7 +279,7 @@ def test_a_rule_bent_often_approved_and_kept_is_a_policy_candidate(cli: CliFn, d
     warranty = [Spec(case_type="expired_warranty", action="free_repair", rules=[("warranty", "bent")],
                      facts={"days_past_warranty": str(d)}, retained=False) for d in (10, 40)]  # fmt: skip
     seed(db_path, good + warranty + [Spec(in_policy=True, rules=[("return-window", "pass")]) for _ in range(20)])
-    got = {r["rule_id"]: r for r in report(cli, "rules")}
+    got = {r["id"]: r for r in report(cli, "rules")}
     assert got["return-window"]["candidate"] is True
     assert got["return-window"]["suggested_limit"] == sorted(days)[math.ceil(0.9 * len(days)) - 1] == 24
     assert got["warranty"]["candidate"] is False
@@ -415,7 +421,7 @@ def test_suggested_limits_for_money_min_and_date_rules(cli: CliFn, db_path: Path
         for g, r, a in zip(gaps, ratings, ages, strict=True)
     ]  # fmt: skip
     seed(db_path, specs, now=now)
-    got = {r["rule_id"]: r["suggested_limit"] for r in report(cli, "rules")}
+    got = {r["id"]: r["suggested_limit"] for r in report(cli, "rules")}
     rank = math.ceil(0.9 * 12)  # the 11th of 12, counted from the standard outwards
     assert got["gap-limit"] == sorted(gaps, key=float)[rank - 1] == "45.10"
     assert got["min-rating"] == sorted(ratings, reverse=True)[rank - 1] == 1  # a min rule: the low end

@@ -63,10 +63,11 @@ def reports_json(cli: CliFn, *args: str) -> dict[str, Any]:
 
 
 def leaves(value: Any, path: str = "") -> dict[str, Any]:
-    """Every number, string, boolean or null in a JSON value, by dotted path."""
+    """Every number, string, boolean or null in a JSON value, by dotted path; a row's `flags`
+    (a list of {code, text}) is one figure, shown as its texts."""
     if isinstance(value, dict):
         return {k: v for key, sub in value.items() for k, v in leaves(sub, f"{path}.{key}" if path else key).items()}
-    if isinstance(value, list):
+    if isinstance(value, list) and not path.endswith(".flags"):
         return {k: v for i, sub in enumerate(value) for k, v in leaves(sub, f"{path}.{i}").items()}
     return {path: value}
 
@@ -82,7 +83,7 @@ def check_figures(figures: dict[str, list[str]], data: dict[str, Any]) -> None:
             assert json.loads(v) == expected[path], path
     # Not figures: the period (in the title), each week's date (the chart's labels), a flag
     # that is not raised.
-    missing = [p for p, v in expected.items() if p not in figures and not (p.endswith(".flag") and v is None)
+    missing = [p for p, v in expected.items() if p not in figures and not (p.endswith(".flags") and v == [])
                and not p.startswith("summary.period.") and not re.fullmatch(r"summary\.weekly_spend\.\d+\.week", p)]
     assert missing == [], f"JSON figures missing from the HTML: {missing[:10]}"
 
@@ -242,7 +243,7 @@ def test_markdown_uses_the_terminal_labels_and_formatted_values(cli: CliFn, seed
         md = cli("audit", name, "--format", "markdown").stdout
         terminal = cli("audit", name, "--format", "table").stdout
         labels = [line.label for line in SUMMARY] if name == "summary" else [
-            c.label for c in COLUMNS[name] if c.key != "flag"]  # fmt: skip
+            c.label for c in COLUMNS[name] if c.key != "flags"]  # fmt: skip
         for label in labels:
             assert label in md, (name, label)
             assert label in terminal, f"the terminal's {name} table no longer says {label!r}"
@@ -253,7 +254,7 @@ def test_markdown_uses_the_terminal_labels_and_formatted_values(cli: CliFn, seed
     md = cli("audit", "summary", "--format", "markdown").stdout
     whole, _, cents = summary["discretion_spent"].partition(".")
     assert f"| discretion spent | {int(whole):,}.{cents} | USD |" in md
-    assert f"| in policy | {summary['in_policy']:,} | {summary['in_policy_share']:.0%} |" in md
+    assert f"| in policy | {summary['in_policy_cases']:,} | {summary['in_policy_share']:.0%} |" in md
     agents = cli("audit", "agents", "--format", "markdown").stdout
     assert "| agent | cases | discr. | spent |" in agents
     assert "%" in agents

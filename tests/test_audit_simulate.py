@@ -44,10 +44,10 @@ def test_a_wider_return_window_brings_bent_returns_into_policy(cli: CliFn, tmp_p
     assert out["transitions"] == [{"from": "pending_supervisor", "to": "approved", "count": 1}]
     assert out["discretion_before"] == "100.00"  # 20 and 25 days approved; 40 still waits for a supervisor
     assert out["discretion_after"] == "50.00"  # only 40 days is an exception now
-    assert {r["rule_id"]: r for r in out["rules"]} == {
-        "return-window": {"rule_id": "return-window", "bent_before": 2, "bent_after": 1,
+    assert {r["id"]: r for r in out["rules"]} == {
+        "return-window": {"id": "return-window", "bent_before": 2, "bent_after": 1,
                           "blocked_before": 1, "blocked_after": 0},
-        "receipt": {"rule_id": "receipt", "bent_before": 0, "bent_after": 0, "blocked_before": 0, "blocked_after": 0},
+        "receipt": {"id": "receipt", "bent_before": 0, "bent_after": 0, "blocked_before": 0, "blocked_after": 0},
     }  # fmt: skip
     assert out["examples"] == {"became_in_policy": [ids[20], ids[25]], "pending_supervisor->approved": [ids[40]]}
     assert out["not_replayable"] == 0

@@ -71,7 +71,7 @@ def test_an_agent_sees_how_comparable_returns_were_decided(cli: CliFn, history: 
     assert got["recent"][0] == {"case_id": 17, "opened_at": got["recent"][0]["opened_at"], "status": "pending_cosign",
                                 "amount": "99.00", "agent": "erin"}  # fmt: skip
     assert [r["status"] for r in got["recent"][1:]] == ["expired", "denied"]
-    assert got["criteria"]["rules"] == [{"rule_id": "return-window", "result": "bent", "band": {
+    assert got["criteria"]["rules"] == [{"id": "return-window", "result": "bent", "band": {
         "number": 1, "of": 3, "fact": "days_since_purchase", "measure": "value", "above": "15", "up_to": "20"}}]
     out = cli(*PRECEDENTS, "--fact", "days_since_purchase=16").stdout
     assert "17 comparable cases" in out
@@ -87,7 +87,7 @@ def test_the_band_is_a_third_of_the_bend_range(cli: CliFn, history: None) -> Non
     in_policy = precedents(cli, 15)  # within the standard: compared with in-policy refunds
     assert (in_policy["matched"], in_policy["criteria"]["rules"]) == (1, [])
     blocked = precedents(cli, 31)  # beyond the bend limit: blocked, no band
-    assert blocked["criteria"]["rules"] == [{"rule_id": "return-window", "result": "blocked"}]
+    assert blocked["criteria"]["rules"] == [{"id": "return-window", "result": "blocked"}]
     assert blocked["matched"] == 0
 
 

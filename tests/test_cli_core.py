@@ -102,12 +102,12 @@ def test_case_show_gives_facts_rules_history_and_budget(cli: CliFn) -> None:
     out = as_json(r)
     assert out["case_id"] == 1
     assert out["status"] == "pending_cosign"
-    assert out["facts"] == {"days_since_purchase": "20", "has_receipt": "yes"}
+    assert out["facts"] == {"days_since_purchase": 20, "has_receipt": True}
     assert out["rules"][0]["result"] == "bent"
     assert out["held"] == "150.00"
     assert out["justification"] == JUSTIFICATION
     assert [e["kind"] for e in out["events"]] == ["opened"]
-    assert out["customer_budget"] == {"limit": "2000.00", "spent": "0.00", "held": "150.00", "remaining": "1850.00"}
+    assert out["budget"] == {"limit": "2000.00", "spent": "0.00", "held": "150.00", "remaining": "1850.00"}
     human = cli("case", "show", "1")
     assert human.exit_code == 0, human.output
     assert "Returns are accepted within 15 days." in human.stdout
@@ -242,6 +242,8 @@ def test_init_writes_a_private_policy_and_creates_the_database(tmp_path: Path) -
         assert conn.execute("SELECT kind, actor FROM events").fetchall() == [("policy_applied", os_account())]
         assert conn.execute("SELECT text FROM policies").fetchall() == [(policy.read_text(encoding="utf-8"),)]
     assert "applied policy version 2026.11 as #1" in r.stdout
+    assert r.stdout.endswith(f"next: cd {tmp_path / 'shop'} && empower case new\n")  # where the commands find it
+    assert run("init", cwd=tmp_path / "shop").stdout.endswith("next: empower case new\n")
     assert run("policy", "check", cwd=tmp_path / "shop").exit_code == 0
     again = run("--json", "init", str(tmp_path / "shop"))
     assert again.exit_code == 0, again.output

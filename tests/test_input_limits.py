@@ -102,7 +102,7 @@ def test_thousands_of_cases_at_the_largest_amount_leave_every_sum_working_and_ex
     weekly = sum(int(w["spent"].replace(".", "")) for w in reports["summary"]["weekly_spend"])
     assert weekly == total
     assert [(a["agent"], a["spent"]) for a in reports["agents"]] == [("bob", exact)]
-    assert {r["rule_id"]: r["spent"] for r in reports["rules"]}["return-window"] == exact
+    assert {r["id"]: r["spent"] for r in reports["rules"]}["return-window"] == exact
     assert [(c["customer_id"], c["spent"]) for c in reports["customers"]] == [("C-9", exact)]
     r = cli("audit", "summary", agent="carol")  # the table, with its weekly sparkline
     assert r.exit_code == 0, r.output

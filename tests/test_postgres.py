@@ -90,7 +90,7 @@ def test_the_acting_agent_is_the_database_login_and_the_four_eyes_hold_across_lo
     r = run(policy, team["bob"], "case", "cosign", cid)
     assert r.exit_code == 0, r.output
     shown = json.loads(run(policy, team["carol"], "case", "show", cid, "--json").stdout)
-    assert [(e["kind"], e["actor"]) for e in shown["events"]] == [("opened", "alice"), ("cosigned", "bob")]
+    assert [(e["kind"], e["by"]) for e in shown["events"]] == [("opened", "alice"), ("cosigned", "bob")]
 
 
 def test_a_login_without_a_role_is_refused_when_the_policy_has_no_default(team: dict[str, str], tmp_path: Path,

@@ -42,6 +42,21 @@ PERCENTILE_TENTHS = 9  # the 90th percentile
 
 
 @dataclass(frozen=True)
+class Flag:
+    """Why a row stands out: a stable `code` a script can match on, and the `text` people read.
+
+    Codes: agents `lenient`, `harsh`, `high_spend`, `low_spend`; customers `repeat_exceptions`,
+    `budget_used`; pairs `one_cosigner`.
+    """
+
+    code: str
+    text: str
+
+
+Flags = tuple[Flag, ...]  # a row's flags, in the order the report checks them; () when none
+
+
+@dataclass(frozen=True)
 class Period:
     """The reporting period on `opened_at`: since inclusive, until exclusive."""
 
@@ -85,7 +100,7 @@ class AgentRow:
     mean_amount: int
     escalations: int
     objections_received: int
-    flag: str | None
+    flags: Flags
     spend_share: float | None
 
 
@@ -109,7 +124,7 @@ class CustomerRow:
     discretion_cases: int
     spent: int
     budget_used_share: float | None
-    flag: str | None
+    flags: Flags
 
 
 @dataclass(frozen=True)
@@ -118,7 +133,7 @@ class PairRow:
     cosigner: str
     count: int
     share: float
-    flag: str | None
+    flags: Flags
 
 
 @dataclass(frozen=True)
@@ -213,33 +228,31 @@ def agents(store: Store, period: Period, *, digits: int) -> list[AgentRow]:
     total_spent = sum(r[3] for r in rows)
     out: list[AgentRow] = []
     for agent, cases, disc, spent, disc_total, esc, obj in rows:
-        flag = None
+        flags: Flags = ()
         if enough and cases >= MIN_AGENT_CASES:
-            flag = _agent_flag(disc / cases, (spent, cases), rate_spread, spend_spread, digits)
-        out.append(AgentRow(agent, cases, disc, spent, _round_div(disc_total, disc), esc, obj, flag,
+            flags = _agent_flags(disc / cases, (spent, cases), rate_spread, spend_spread, digits)
+        out.append(AgentRow(agent, cases, disc, spent, _round_div(disc_total, disc), esc, obj, flags,
                             share(spent, total_spent)))  # fmt: skip
     return out
 
 
-def _agent_flag(rate: float, spent_cases: tuple[int, int], rates: Spread | None, spends: Spread | None,
-                digits: int) -> str | None:  # fmt: skip
+def _agent_flags(rate: float, spent_cases: tuple[int, int], rates: Spread | None, spends: Spread | None,
+                 digits: int) -> Flags:  # fmt: skip
     """Why an agent stands out from peers (a float ratio only for the statistics; the money
     shown is exact integer division)."""
     spent, cases = spent_cases
     per_case = spent / cases
-    reasons = []
+    flags: list[Flag] = []
     direction = outlier(rate, rates)
     if direction and rates is not None:
         word = "lenient" if direction > 0 else "harsh"
-        reasons.append(f"{word}: discretion rate {rate:.0%} vs peers' median {rates.median:.0%}")
+        flags.append(Flag(word, f"{word}: discretion rate {rate:.0%} vs peers' median {rates.median:.0%}"))
     direction = outlier(per_case, spends)
     if direction and spends is not None:
         word = "high" if direction > 0 else "low"
-        reasons.append(
-            f"{word} spend: {format_money(_round_div(spent, cases), digits)} per case vs peers' median "
-            f"{format_money(round(spends.median), digits)}"
-        )
-    return "; ".join(reasons) or None
+        flags.append(Flag(f"{word}_spend", f"{word} spend: {format_money(_round_div(spent, cases), digits)} per case "
+                                           f"vs peers' median {format_money(round(spends.median), digits)}"))
+    return tuple(flags)
 
 
 def _round_div(total: int, count: int) -> int:
@@ -346,12 +359,13 @@ def customers(store: Store, period: Period, *, policy: Policy, limit: int | None
     for customer_id, cases, disc, spent, segment in rows:
         budget = policy.budget.limit_for(segment)
         used = spent / budget if budget else None  # not rounded: display rounding is the renderer's
-        reasons = []
+        flags: list[Flag] = []
         if disc >= REPEAT_MIN and outlier(disc, disc_spread) > 0 and disc_spread is not None:
-            reasons.append(f"repeat exceptions: {disc} vs a typical {disc_spread.median:g}")
+            flags.append(Flag("repeat_exceptions", f"repeat exceptions: {disc} vs a typical {disc_spread.median:g}"))
         if budget and 10 * spent >= BUDGET_FLAG_TENTHS * budget:  # exact: 1,799.90 of 2,000.00 is not 90 %
-            reasons.append(f"used {100 * spent // budget}% of the budget")  # whole percent, rounded down
-        out.append(CustomerRow(customer_id, cases, disc, spent, used, "; ".join(reasons) or None))
+            # whole percent, rounded down
+            flags.append(Flag("budget_used", f"used {100 * spent // budget}% of the budget"))
+        out.append(CustomerRow(customer_id, cases, disc, spent, used, tuple(flags)))
     return out
 
 
@@ -369,10 +383,11 @@ def pairs(store: Store, period: Period) -> list[PairRow]:
     for agent, cosigner, n in sorted(rows, key=lambda r: (r[0], -r[2], r[1])):
         peers = len(cosigners - {agent})  # who could have co-signed this agent's cases
         part = n / totals[agent]
-        flag = None
+        flags: Flags = ()
         if totals[agent] >= PAIR_MIN_COSIGNS and peers >= 2 and part >= max(PAIR_SHARE, 2 / peers):
-            flag = f"{part:.0%} of {agent}'s co-signs come from {cosigner} ({peers} possible co-signers)"
-        out.append(PairRow(agent, cosigner, n, round(part, 4), flag))
+            text = f"{part:.0%} of {agent}'s co-signs come from {cosigner} ({peers} possible co-signers)"
+            flags = (Flag("one_cosigner", text),)
+        out.append(PairRow(agent, cosigner, n, round(part, 4), flags))
     return out
 
 

@@ -108,12 +108,10 @@ def emit(name: str, data: Any, fmt: str, *, currency: str, period: str) -> None:
 
     if fmt == "json":
         print_json(data)
-    elif fmt == "csv":
-        audit_render.write_csv(name, data)
-    elif fmt == "tsv":
-        from empower_cli.render.tabular import tsv
+    elif fmt in ("csv", "tsv"):
+        from empower_cli.render.tabular import delimited
 
-        sys.stdout.write(tsv(*audit_render.rows_of(name, data)))
+        sys.stdout.write(delimited(fmt, *audit_render.rows_of(name, data)))
     elif fmt == "markdown":
         from empower_cli.render.markdown import report_markdown
 

@@ -123,15 +123,17 @@ def show(ctx: typer.Context, case_id: CaseId, json: JsonOption = False) -> None:
         if wants_json(ctx, json):
             import json as _json
 
-            detail = case_detail_json(case, s.policy.digits)
+            from empower_cli.services.governance import deciding_policy
+
+            decided_by = deciding_policy(s.store, case["policy_sha256"], s.policy)
+            detail = case_detail_json(case, s.policy.digits, decided_by)
             detail["policy_changed"] = case["policy_sha256"] not in (None, s.policy.sha256)
             detail["events"] = [
-                {k: (_json.loads(e[k]) if k == "payload" else e[k])
-                 for k in ("seq", "at", "kind", "actor", "os_user", "payload", "hash")}
+                {"seq": e["seq"], "at": e["at"], "kind": e["kind"], "by": e["actor"], "os_user": e["os_user"],
+                 "payload": _json.loads(e["payload"]), "hash": e["hash"]}
                 for e in events
             ]  # fmt: skip
-            detail["budget"] = budget_json(budget, s.policy.digits)  # the key every other command uses
-            detail["customer_budget"] = detail["budget"]  # the key this command had first: kept for scripts
+            detail["budget"] = budget_json(budget, s.policy.digits)
             print_json(detail)
             return
         from empower_cli.render.terminal import console, print_case_detail

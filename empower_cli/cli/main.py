@@ -144,6 +144,13 @@ def init(
               "(docs/postgres.md)")  # fmt: skip
     if done.indexes_rebuilt:
         print(f"rebuilt {done.indexes_rebuilt} report indexes left unbuilt by an interrupted import")
+    if directory.resolve() != Path.cwd().resolve():
+        import shlex
+
+        # the commands find policies.toml in the current folder or above: say where to run them
+        print(f"next: cd {shlex.quote(str(directory))} && empower case new")
+    else:
+        print("next: empower case new")
 
 
 def main() -> None:

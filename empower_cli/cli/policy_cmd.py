@@ -143,6 +143,6 @@ def log(ctx: typer.Context, json: JsonOption = False) -> None:
         table = Table("#", "version", "applied at", "by", "sha256", "note", header_style="bold", box=None,
                       padding=(0, 1))  # fmt: skip
         for r in rows:
-            table.add_row(str(r["number"]), safe(r["policy_version"]), r["at"][:16] + "Z", safe(r["applied_by"]),
+            table.add_row(str(r["number"]), safe(r["policy_version"]), r["at"][:16] + "Z", safe(r["by"]),
                           r["policy_sha256"][:12] + "…", safe(r["note"] or ""))  # fmt: skip
         console().print(table)

@@ -109,7 +109,7 @@ def render(r: dict[str, Any], *, currency: str, before: str, after: str) -> "Ren
         rules = Table("rule", "bent before", "after", "blocked before", "after", box=box.SIMPLE_HEAD,
                       show_edge=False, header_style="bold")  # fmt: skip
         for x in r["rules"]:
-            rules.add_row(safe(x["rule_id"]), f"{x['bent_before']:,}", f"{x['bent_after']:,}",
+            rules.add_row(safe(x["id"]), f"{x['bent_before']:,}", f"{x['bent_after']:,}",
                           f"{x['blocked_before']:,}", f"{x['blocked_after']:,}")  # fmt: skip
         parts += ["", "[bold]rules[/]", rules]
     if r["examples"]:

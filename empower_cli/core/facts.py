@@ -77,6 +77,17 @@ def fact_to_text(value: FactValue, fact: Fact, digits: int = 2) -> str:
     return str(value)
 
 
+def typed_fact(text: str, fact: Fact | None) -> int | bool | str:
+    """A stored fact (the text `fact_to_text` wrote) as JSON types it: an int fact a number, a
+    bool fact true or false; money, dates (YYYY-MM-DD), choices and text stay strings. A fact
+    the policy no longer knows, or text that does not fit its type, stays as stored."""
+    if fact is not None and fact.type == "int" and _WHOLE_NUMBER.fullmatch(text):
+        return int(text)
+    if fact is not None and fact.type == "bool" and text.lower() in _YES_NO_WORDS:
+        return text.lower() in TRUE_WORDS
+    return text
+
+
 def facts_as_text(proposal: Proposal, policy: Policy) -> dict[str, str]:
     """The proposal's facts as text, in the policy's order: as a case stores them."""
     ctype = policy.case_types[proposal.case_type]

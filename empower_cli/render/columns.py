@@ -42,6 +42,11 @@ def text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def flag_text(flags: Sequence[Mapping[str, str]]) -> str:
+    """A row's flags as people read them (and as TSV and CSV carry them): their texts, joined."""
+    return "; ".join(f["text"] for f in flags)
+
+
 def candidate(row: Mapping[str, Any]) -> str:
     """`yes · limit 32` / `no`, as the terminal's rules table reads."""
     out = "yes" if row["candidate"] else "no"
@@ -75,26 +80,30 @@ def _t(key: str, label: str, long: str | None = None) -> Column:
     return Column(key, label, long or label, text)
 
 
+def _flags() -> Column:
+    return Column("flags", "flag", "why flagged", flag_text)
+
+
 COLUMNS: dict[str, tuple[Column, ...]] = {
     "agents": (
         _t("agent", "agent"), _c("cases", "cases"), _c("discretion_rate", "discr.", "discretion rate", pct),
         _c("spent", "spent", None, grouped), _c("mean_amount", "mean", "mean amount", grouped),
         _c("escalations", "esc.", "escalations"), _c("objections_received", "obj.", "objections"),
-        _c("spend_share", "spend share", None, pct), _t("flag", "flag", "why flagged"),
+        _c("spend_share", "spend share", None, pct), _flags(),
     ),
     "rules": (
-        _t("rule_id", "rule"), _c("bent", "bent"), _c("blocked", "blocked"), _c("spent", "spent", None, grouped),
+        _t("id", "rule"), _c("bent", "bent"), _c("blocked", "blocked"), _c("spent", "spent", None, grouped),
         _c("bent_share", "bent share", "bent share", pct),
         Column("candidate", "candidate", "candidate", candidate, whole_row=True),
     ),
     "customers": (
         _t("customer_id", "customer"), _c("cases", "cases"), _c("discretion_cases", "exceptions"),
         _c("spent", "spent", None, grouped), _c("budget_used_share", "budget used", None, pct_down),
-        _t("flag", "flag", "why flagged"),
+        _flags(),
     ),
     "pairs": (
         _t("agent", "agent"), _t("cosigner", "co-signed by"), _c("count", "count", "co-signs"),
-        _c("share", "share of the agent's co-signs", None, pct), _t("flag", "flag", "why flagged"),
+        _c("share", "share of the agent's co-signs", None, pct), _flags(),
     ),
     "outcomes": (
         Column("kind", "decision", "decision", lambda k: str(k).replace("_", " ")), _c("cases", "cases"),
@@ -118,7 +127,7 @@ class SummaryLine:
 
 SUMMARY: tuple[SummaryLine, ...] = (
     SummaryLine("cases", ("cases",), count),
-    SummaryLine("in policy", ("in_policy",), count, "in_policy_share"),
+    SummaryLine("in policy", ("in_policy_cases",), count, "in_policy_share"),
     SummaryLine("discretion cases", ("discretion_cases",), count, "share"),
     SummaryLine("discretion spent", ("discretion_spent",), grouped, "currency"),
     SummaryLine("escalations", ("escalations",), count),

@@ -12,7 +12,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from empower_cli.render.columns import COLUMNS, SUMMARY, Column, count, pct, summary_beside, summary_value, text
+from empower_cli.render.columns import (
+    COLUMNS,
+    SUMMARY,
+    Column,
+    count,
+    flag_text,
+    pct,
+    summary_beside,
+    summary_value,
+    text,
+)
 
 CHART_WIDTH = 720
 CHART_HEIGHT = 160
@@ -85,11 +95,12 @@ HTML_COLUMNS: dict[str, tuple[Column, ...]] = {
 
 
 def table(report: str, data: Any, *, flagged_first: bool = False) -> Table:
-    columns = [c for c in HTML_COLUMNS[report] if c.key != "flag"]  # a flag's reason: a row of its own
+    columns = [c for c in HTML_COLUMNS[report] if c.key != "flags"]  # a flag's reason: a row of its own
     rows: list[tuple[bool, list[Cell], Cell | None]] = []
     for index, row in enumerate(rows_of(data)):
         cells = [figure(f"{report}.{index}.{c.key}", row[c.key], c.cell(row), c.numeric) for c in columns]
-        why = figure(f"{report}.{index}.flag", row["flag"], row["flag"], numeric=False) if row.get("flag") else None
+        flags = flag_text(row["flags"]) if row.get("flags") else None
+        why = figure(f"{report}.{index}.flags", row["flags"], flags, numeric=False) if flags else None
         rows.append((why is not None or bool(row.get("candidate")), cells, why))
     if flagged_first:
         rows.sort(key=lambda r: not r[0])  # stable: the report's order within each group

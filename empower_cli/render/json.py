@@ -12,7 +12,7 @@ from empower_cli.core.money import format_money, share
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from empower_cli.audit.reports import Period, Report, SummaryReport
+    from empower_cli.audit.reports import Flags, Period, Report, SummaryReport
     from empower_cli.audit.transfer import Copied
     from empower_cli.audit.verify import Verification
     from empower_cli.core.models import BudgetState, Evaluation, Fact, Policy, Proposal
@@ -168,12 +168,19 @@ def case_summary_json(case: dict[str, Any], digits: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def case_detail_json(case: dict[str, Any], digits: int) -> dict[str, Any]:
+def case_detail_json(case: dict[str, Any], digits: int, decided_by: Policy) -> dict[str, Any]:
+    """`case show --json`: the case with its facts typed as the policy that decided it
+    (DECIDED_BY) types them, its rule results, reasons and people."""
+    from empower_cli.core.facts import typed_fact
+
+    ctype = decided_by.case_types.get(case["case_type"])
+    facts = {name: typed_fact(text, ctype.fact(name) if ctype else None)
+             for name, text in json.loads(case["facts"]).items()}  # fmt: skip
     detail = case_summary_json(case, digits)
     detail.update({
         "segment": case["segment"], "in_policy": bool(case["in_policy"]),
         "held": format_money(case["held_amount"], digits), "expires_at": case["expires_at"],
-        "settled_at": case["settled_at"], "facts": json.loads(case["facts"]),
+        "settled_at": case["settled_at"], "facts": facts,
         "rules": json.loads(case["rules"]), "reasons": json.loads(case["reasons"]),
         "justification": case["justification"], "reaction": case["reaction"],
         "retained": None if case["retained"] is None else bool(case["retained"]),
@@ -224,13 +231,13 @@ def policy_json(policy: Policy) -> dict[str, Any]:
 
 def applied_json(applied: Applied) -> dict[str, Any]:
     return {"number": applied.number, "policy_version": applied.policy.version,
-            "policy_sha256": applied.policy.sha256, "applied_by": applied.applied_by,
+            "policy_sha256": applied.policy.sha256, "by": applied.applied_by,
             "at": applied.applied_at}  # fmt: skip
 
 
 def log_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"number": r["number"], "policy_version": r["version"], "policy_sha256": r["sha256"],
-             "currency": r["currency"], "applied_by": r["applied_by"], "os_user": r["os_user"],
+             "currency": r["currency"], "by": r["applied_by"], "os_user": r["os_user"],
              "at": r["applied_at"], "note": r["note"], "seq": r["seq"]} for r in rows]  # fmt: skip
 
 
@@ -269,12 +276,15 @@ def verification_json(result: Verification) -> dict[str, Any]:
 
 
 def import_json(summary: Summary) -> dict[str, Any]:
-    """`import cases --json`."""
+    """`import cases --json`: the file and the rejects report as absolute paths."""
+    from os.path import abspath
+
     return {
         "read": summary.read, "imported": summary.imported, "skipped": summary.skipped,
         "rejected": summary.rejected, "elapsed": round(summary.elapsed, 3),
-        "rows_per_second": round(summary.rows_per_second, 1), "file": summary.file,
-        "format": summary.format, "dry_run": summary.dry_run, "rejects_file": summary.rejects_file,
+        "rows_per_second": round(summary.rows_per_second, 1), "file": abspath(summary.file),
+        "format": summary.format, "dry_run": summary.dry_run,
+        "rejects_file": None if summary.rejects_file is None else abspath(summary.rejects_file),
     }  # fmt: skip
 
 
@@ -292,7 +302,7 @@ def simulation_json(sim: Simulation) -> dict[str, Any]:
         "not_replayable_reasons": dict(sorted(sim.rejected.items(), key=lambda kv: -kv[1])),
         "discretion_before": format_money(before.discretion, before.policy.digits),
         "discretion_after": format_money(after.discretion, after.policy.digits),
-        "rules": [{"rule_id": r, "bent_before": before.bent.get(r, 0), "bent_after": after.bent.get(r, 0),
+        "rules": [{"id": r, "bent_before": before.bent.get(r, 0), "bent_after": after.bent.get(r, 0),
                    "blocked_before": before.blocked.get(r, 0), "blocked_after": after.blocked.get(r, 0)}
                   for r in rule_ids],
         "examples": sim.examples,
@@ -335,7 +345,7 @@ def precedents_json(p: Precedents, digits: int) -> dict[str, Any]:
                     "amount": format_money(r.amount, digits), "agent": r.agent} for r in p.recent],
         "criteria": {
             "case_type": p.criteria.case_type, "action": p.criteria.action,
-            "rules": [{"rule_id": rid, "result": res} | band_json(p.criteria, rid, digits)
+            "rules": [{"id": rid, "result": res} | band_json(p.criteria, rid, digits)
                       for rid, res in p.criteria.results if res != "pass"],
         },
     }  # fmt: skip
@@ -362,23 +372,30 @@ def report_json(name: str, data: Report, digits: int) -> Any:
     if name == "agents":
         return [{"agent": a.agent, "cases": a.cases, "discretion_rate": share(a.discretion_cases, a.cases),
                  "spent": money(a.spent), "mean_amount": money(a.mean_amount), "escalations": a.escalations,
-                 "objections_received": a.objections_received, "flag": a.flag, "spend_share": a.spend_share}
+                 "objections_received": a.objections_received, "flags": flags_json(a.flags),
+                 "spend_share": a.spend_share}
                 for a in rows]  # fmt: skip
     if name == "rules":
-        return [{"rule_id": u.rule_id, "bent": u.bent, "blocked": u.blocked, "spent": money(u.spent),
+        return [{"id": u.rule_id, "bent": u.bent, "blocked": u.blocked, "spent": money(u.spent),
                  "candidate": u.candidate, "suggested_limit": u.suggested_limit, "bent_share": u.bent_share,
                  "approved_share": u.approved_share, "retention": u.retention} for u in rows]  # fmt: skip
     if name == "customers":
         return [{"customer_id": c.customer_id, "cases": c.cases, "discretion_cases": c.discretion_cases,
-                 "spent": money(c.spent), "budget_used_share": c.budget_used_share, "flag": c.flag}
+                 "spent": money(c.spent), "budget_used_share": c.budget_used_share, "flags": flags_json(c.flags)}
                 for c in rows]  # fmt: skip
     if name == "pairs":
-        return [{"agent": p.agent, "cosigner": p.cosigner, "count": p.count, "share": p.share, "flag": p.flag}
+        return [{"agent": p.agent, "cosigner": p.cosigner, "count": p.count, "share": p.share,
+                 "flags": flags_json(p.flags)}
                 for p in rows]  # fmt: skip
     return [{"kind": o.kind, "cases": o.cases, "satisfied": o.satisfied, "neutral": o.neutral,
              "dissatisfied": o.dissatisfied, "no_reaction": o.cases - o.satisfied - o.neutral - o.dissatisfied,
              "retained": o.retained, "lost": o.lost, "retention_unknown": o.cases - o.retained - o.lost,
              "retention": o.retention} for o in rows]  # fmt: skip
+
+
+def flags_json(flags: Flags) -> list[dict[str, str]]:
+    """A report row's flags: `[{code, text}]`, empty when the row is not flagged."""
+    return [{"code": f.code, "text": f.text} for f in flags]
 
 
 def report_with_period(name: str, data: Any, period: dict[str, str | None]) -> Any:
@@ -396,7 +413,7 @@ def period_json(period: Period) -> dict[str, str | None]:
 
 def _summary_json(s: SummaryReport, money: Callable[[int], str]) -> dict[str, Any]:
     return {
-        "cases": s.cases, "in_policy": s.in_policy, "in_policy_share": share(s.in_policy, s.cases),
+        "cases": s.cases, "in_policy_cases": s.in_policy, "in_policy_share": share(s.in_policy, s.cases),
         "discretion_cases": s.discretion_cases, "discretion_spent": money(s.discretion_spent),
         "escalations": s.escalations, "cosigns": s.cosigns, "objections": s.objections, "denials": s.denials,
         "expired": s.expired, "dissatisfied": s.dissatisfied,

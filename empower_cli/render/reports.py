@@ -4,13 +4,11 @@ a terminal 80 columns wide, CSV that a spreadsheet cannot execute, and Markdown 
 
 from __future__ import annotations
 
-import csv
-import sys
 from collections.abc import Mapping, Sequence
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-from empower_cli.core.text import neutralise
-from empower_cli.render.columns import grouped, pct, pct_down
+from empower_cli.render.columns import FLAG, flag_text, grouped, pct, pct_down
+from empower_cli.render.tabular import cell_text
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -20,7 +18,6 @@ FORMATS = ("table", "tsv", "json", "csv", "markdown")
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
 _SPARKS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 60
-FLAG = "⚑"
 
 
 # -- rows for CSV and Markdown ---------------------------------------------------------
@@ -42,25 +39,7 @@ def rows_of(report: str, data: Any) -> tuple[list[str], list[list[Any]]]:
     if not data:
         return [], []
     header = list(data[0])
-    return header, [[row[k] for k in header] for row in data]
-
-
-def cell_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def write_csv(report: str, data: Any, out: IO[str] | None = None) -> None:
-    header, rows = rows_of(report, data)
-    # RFC 4180 line ends: with them the csv module also quotes a cell holding a bare CR.
-    writer = csv.writer(out or sys.stdout, lineterminator="\r\n")
-    if header:
-        writer.writerow([neutralise(h) for h in header])
-    for row in rows:
-        writer.writerow([neutralise(cell_text(v)) for v in row])
+    return header, [[flag_text(row[k]) if k == "flags" else row[k] for k in header] for row in data]
 
 
 # -- little pictures -------------------------------------------------------------------
@@ -100,8 +79,8 @@ def table(report: str, data: Any, *, currency: str, period: str) -> RenderableTy
         return Group(title, f"[dim]no {report} in this period[/]")
     build = {"agents": _agents, "rules": _rules, "customers": _customers, "pairs": _pairs, "outcomes": _outcomes}
     parts: list[RenderableType] = [title, build[report](data)]
-    notes = [f"[yellow]{FLAG}[/] {_safe(row.get(_key(report)))}: {_safe(row['flag'])}"
-             for row in data if row.get("flag")]
+    notes = [f"[yellow]{FLAG}[/] {_safe(row.get(_key(report)))}: {_safe(flag_text(row['flags']))}"
+             for row in data if row.get("flags")]
     return Group(*parts, *notes)
 
 
@@ -127,7 +106,7 @@ def _new_table(*columns: str) -> Table:
 
 
 def _flag(row: Mapping[str, Any]) -> str:
-    return f" [yellow]{FLAG}[/]" if row.get("flag") else ""
+    return f" [yellow]{FLAG}[/]" if row.get("flags") else ""
 
 
 def _summary(s: Mapping[str, Any], currency: str) -> list[RenderableType]:
@@ -142,7 +121,7 @@ def _summary(s: Mapping[str, Any], currency: str) -> list[RenderableType]:
     cases = s["cases"]
     rows = [
         ("cases", f"{cases:,}", ""),
-        ("in policy", f"{s['in_policy']:,}", pct(s["in_policy_share"])),
+        ("in policy", f"{s['in_policy_cases']:,}", pct(s["in_policy_share"])),
         ("discretion cases", f"{s['discretion_cases']:,}", pct(share(s["discretion_cases"], cases))),
         ("discretion spent", grouped(s["discretion_spent"]), currency),
         ("escalations", f"{s['escalations']:,}", ""),
@@ -191,7 +170,7 @@ def _rules(rows: Sequence[Mapping[str, Any]]) -> Table:
         cand = "[green]yes[/]" if r["candidate"] else "no"
         if r["suggested_limit"] is not None:
             cand += f" · limit {_safe(r['suggested_limit'])}"
-        t.add_row(_safe(r["rule_id"]), f"{r['bent']:,}", f"{r['blocked']:,}", grouped(r["spent"]),
+        t.add_row(_safe(r["id"]), f"{r['bent']:,}", f"{r['blocked']:,}", grouped(r["spent"]),
                   f"[cyan]{bar(r.get('bent_share'), 6)}[/] {pct(r.get('bent_share'))}", cand)  # fmt: skip
     return t
 
@@ -200,7 +179,7 @@ def _customers(rows: Sequence[Mapping[str, Any]]) -> Table:
     t = _new_table("customer:w", "cases:r", "exceptions:r", "spent:r", "budget used")
     for r in rows:
         used = r["budget_used_share"]
-        style = "red" if "of the budget" in (r["flag"] or "") else "cyan"  # the report's exact decision
+        style = "red" if any(f["code"] == "budget_used" for f in r["flags"]) else "cyan"  # the report's decision
         t.add_row(_safe(r["customer_id"]) + _flag(r), f"{r['cases']:,}", f"{r['discretion_cases']:,}",
                   grouped(r["spent"]), f"[{style}]{bar(used, 10)}[/] {pct_down(used)}")  # fmt: skip
     return t

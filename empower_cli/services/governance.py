@@ -122,6 +122,22 @@ def read_applied(source: Store | ReadOnly, path: str) -> Applied | None:
     return Applied(payload["number"], policy, event["actor"], event["at"], event["seq"])
 
 
+def deciding_policy(store: Store, sha256: str | None, governing: Policy) -> Policy:
+    """The applied policy a case was decided under (by its SHA-256), for reading the case as
+    that policy typed it; the governing policy when it is that one or no longer on record."""
+    if sha256 is None or sha256 == governing.sha256:
+        return governing
+    from empower_cli.policy.load import parse_policy
+
+    for row in store.policy_rows():
+        if row["sha256"] == sha256:
+            try:
+                return parse_policy(row["text"].encode("utf-8"), f"applied policy #{row['number']}")
+            except InvalidPolicy:
+                break
+    return governing
+
+
 def _chained(source: Store | ReadOnly, event: dict[str, Any], payload: dict[str, Any]) -> bool:
     """The policy event still hashes to its own hash, and the next event links to it: an edit
     in place is refused at once (a whole recomputed chain takes `audit verify --expect`)."""
