@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -141,13 +142,15 @@ def test_case_new_with_flags_prints_the_result_on_stdout_and_the_evaluation_on_s
 
 
 def on_a_terminal(args: list[str], env: dict[str, str], columns: int, cwd: Path) -> str:
-    """`empower ARGS` on a pseudo-terminal COLUMNS wide; what it showed."""
-    child = pexpect.spawn(sys.executable, ["-m", "empower_cli", *args], env={**env, "COLUMNS": str(columns)},
+    """`empower ARGS` on a pseudo-terminal COLUMNS wide; what it showed, without its styles.
+    (An xterm: on TERM=dumb rich assumes 80 columns whatever the terminal says.)"""
+    child = pexpect.spawn(sys.executable, ["-m", "empower_cli", *args],
+                          env={**env, "COLUMNS": str(columns), "TERM": "xterm"},
                           cwd=str(cwd), encoding="utf-8", timeout=30, dimensions=(50, columns))  # fmt: skip
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0, child.before
-    return (child.before or "").replace("\r\n", "\n")
+    return re.sub(r"\x1b\[[0-9;]*m", "", (child.before or "").replace("\r\n", "\n"))
 
 
 @pytest.fixture
@@ -181,3 +184,25 @@ def as_rows(env: dict[str, str]) -> list[dict[str, str]]:
     done = subprocess.run([sys.executable, "-m", "empower_cli", "case", "list", "--json"], env=env,
                           capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
     return [{k: str(v) for k, v in row.items()} for row in json.loads(done.stdout)["rows"]]
+
+
+def test_a_narrow_terminal_shows_each_row_as_a_record_and_drops_no_column(terminal_env: dict[str, str],
+                                                                          tmp_path: Path) -> None:  # fmt: skip
+    """At 50 columns a list table cannot hold its whole values: each row becomes a record of
+    `label  value` lines, so no column disappears and no id, type, date or amount is folded."""
+    listed = on_a_terminal(["case", "list"], terminal_env, 50, tmp_path)
+    assert [line for line in listed.splitlines() if len(line) > 50] == []
+    rows = as_rows(terminal_env)
+    for label, key in (("id", "case_id"), ("type", "case_type"), ("action", "action"), ("status", "status"),
+                       ("discretion", "discretionary_amount")):  # fmt: skip
+        shown = [line.split()[1] for line in listed.splitlines() if line.split()[:1] == [label]]
+        assert shown == [row[key] for row in rows], (label, listed)
+    assert [line.split(None, 1)[1].strip() for line in listed.splitlines() if line.startswith("opened ")] == [
+        row["opened_at"][:16].replace("T", " ") for row in rows]
+    queue = on_a_terminal(["case", "queue"], terminal_env, 50, tmp_path)
+    assert [line.split()[1] for line in queue.splitlines() if line.startswith("left ")] == ["23h", "23h"]
+    agents = on_a_terminal(["audit", "agents"], terminal_env, 50, tmp_path)
+    assert [line.split()[1] for line in agents.splitlines() if line.startswith("agent ")] == ["alice"]
+    wide = on_a_terminal(["case", "list"], terminal_env, 120, tmp_path)
+    assert wide.splitlines()[0].split() == ["id", "opened", "customer", "agent", "type", "action", "discretion",
+                                            "status"]  # where it fits, still one table  # fmt: skip

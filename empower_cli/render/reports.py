@@ -78,7 +78,9 @@ def table(report: str, data: Any, *, currency: str, period: str) -> RenderableTy
     if not data:
         return Group(title, f"[dim]no {report} in this period[/]")
     build = {"agents": _agents, "rules": _rules, "customers": _customers, "pairs": _pairs, "outcomes": _outcomes}
-    parts: list[RenderableType] = [title, build[report](data)]
+    from empower_cli.render.terminal import Fitted
+
+    parts: list[RenderableType] = [title, Fitted(build[report](data))]
     notes = [f"[yellow]{FLAG}[/] {_safe(row.get(_key(report)))}: {_safe(flag_text(row['flags']))}"
              for row in data if row.get("flags")]
     return Group(*parts, *notes)

@@ -7,13 +7,13 @@ User text is never interpreted: rich markup is escaped and control characters
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from empower_cli.core.text import visible
 
 if TYPE_CHECKING:
-    from rich.console import Console, RenderableType
+    from rich.console import Console, ConsoleOptions, RenderableType
     from rich.table import Table
 
     from empower_cli.core.models import BudgetState, Evaluation, Policy, Proposal
@@ -250,6 +250,52 @@ def add_columns(table: Table, columns: Sequence[str]) -> None:
                          min_width=len(name) if how == "w" else None)  # a header is not folded mid-word
 
 
+class Fitted:
+    """A list table where the terminal has room for its whole values; in a narrower terminal
+    the same rows as records, one `label  value` line per column (as `psql \\x` does), so no
+    column is dropped and no id, date, amount or time left is cut at any width.
+
+    Room means every column that does not wrap (`no_wrap`: ids, dates, amounts) at its widest
+    value, and every text column at its header's width (text may wrap), with the padding."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[RenderableType]:
+        if self.needs(console, options) <= options.max_width:
+            yield self.table
+            return
+        yield from self.records()
+
+    def needs(self, console: Console, options: ConsoleOptions) -> int:
+        from rich.measure import Measurement
+
+        t = self.table
+        widths = [max((Measurement.get(console, options, cell).maximum for cell in (c.header, *c.cells)), default=0)
+                  if c.no_wrap else max(c.min_width or 0, Measurement.get(console, options, c.header).maximum)
+                  for c in t.columns]  # fmt: skip
+        padding = (t.padding[1] + t.padding[3]) * len(widths)
+        rules = (len(widths) - 1 + (2 if t.show_edge else 0)) if t.box is not None else 0
+        return sum(widths) + padding + rules
+
+    def records(self) -> Iterator[RenderableType]:
+        from rich.table import Table
+
+        t = self.table
+        if t.title:
+            yield t.title
+        cells = [list(c.cells) for c in t.columns]
+        for row in range(t.row_count):
+            record = Table.grid(padding=(0, 2))
+            record.add_column(style="bold", no_wrap=True)
+            record.add_column(overflow="fold")
+            for column, values in zip(t.columns, cells, strict=True):
+                record.add_row(column.header, values[row])
+            yield record
+            if row < t.row_count - 1:
+                yield ""
+
+
 def cases_table(cases: Sequence[Mapping[str, Any]], *, digits: int) -> RenderableType:
     from empower_cli.core.money import format_money
 
@@ -261,7 +307,7 @@ def cases_table(cases: Sequence[Mapping[str, Any]], *, digits: int) -> Renderabl
                       safe(c["agent"]), safe(c["case_type"]), safe(c["action"]),
                       format_money(c["discretionary_amount"], digits),
                       f"[{STATUS_STYLE.get(status, '')}]{status}[/]")  # fmt: skip
-    return table
+    return Fitted(table)
 
 
 def queue_table(items: Sequence[QueueItem], *, agent: str, role: str, digits: int) -> RenderableType:
@@ -279,7 +325,7 @@ def queue_table(items: Sequence[QueueItem], *, agent: str, role: str, digits: in
         rules = [safe(r) for r in i.rules_bent] + [f"[red]{safe(r)}![/]" for r in i.rules_blocked]
         table.add_row(str(c["id"]), needs, i.age, safe(c["customer_id"]), safe(c["agent"]), safe(c["action"]),
                       format_money(c["amount"], digits), "\n".join(rules) or "[dim]—[/]", i.time_left)  # fmt: skip
-    return table
+    return Fitted(table)
 
 
 def policy_tables(policy: Policy) -> RenderableType:
