@@ -234,6 +234,9 @@ class Root(Group):
         def as_json() -> bool:  # the global --json, or the command's
             return settings(ctx).json or "--json" in rest
 
+        from empower_cli.cli.entry import resume_collector
+
+        resume_collector()  # start-up is over (cli/entry.py)
         with handle_errors(as_json):
             return super().invoke(ctx)
 

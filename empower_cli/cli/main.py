@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 import typer.main
 from typer.core import TyperOption
+from typer.models import CommandInfo
 
 from empower_cli import __version__
 from empower_cli.cli.common import DbOption, Group, PolicyOption, Root, Settings, print_error, print_json, settings
@@ -40,18 +41,33 @@ GROUPS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
-def build_app(load: str | None = "*") -> typer.Typer:
+def build_app(load: str | None = "*", command: str | None = None) -> typer.Typer:
     """The `empower` app with every group's commands (load="*"), or only those of group
-    `load` and, for the others, just their name and help (enough for `empower --help`)."""
+    `load` and, for the others, just their name and help (enough for `empower --help`).
+
+    With `command`, a command of group `load` the command line runs (see `invoked_command`),
+    that group gets that one command and the root no `init`: what runs, its --help and its
+    errors are the same, and Typer converts one command instead of a dozen. A name the group
+    does not have keeps them all, for Click's "No such command ... Did you mean" answer.
+    """
     root = root_app()
-    root.command()(init)
+    if command is None:
+        root.command()(init)
     for name, (modules, help_text) in GROUPS.items():
         group = typer.Typer(help=help_text, no_args_is_help=True, cls=Group)
         if load in ("*", name):
             for module in modules:
                 importlib.import_module(module).register(group)
+            if command is not None and load == name:
+                only = [c for c in group.registered_commands if _command_name(c) == command]
+                group.registered_commands = only or group.registered_commands
         root.add_typer(group, name=name, help=help_text)
     return root
+
+
+def _command_name(info: CommandInfo) -> str:
+    assert info.callback is not None
+    return info.name or typer.main.get_command_name(info.callback.__name__)
 
 
 def root_app() -> typer.Typer:
@@ -73,17 +89,31 @@ def invoked_group(argv: Sequence[str], root: typer.Typer) -> str | None:
     """The group a command line runs (`empower --db X case new` -> "case"), if any, skipping
     the values of ROOT's options that take one (read from its parameters, so a new global
     option cannot route to the wrong group)."""
+    return invoked_command(argv, root)[0]
+
+
+def invoked_command(argv: Sequence[str], root: typer.Typer) -> tuple[str | None, str | None]:
+    """The group a command line runs and, when it names one at once, the group's command:
+    `empower --db X case new ...` -> ("case", "new"). The command is None when a help option
+    comes before it (`empower --help case new`, `empower case --help new` print the help of
+    the root or the group, which lists every command) or when nothing follows the group."""
     params = typer.main.get_command(root).params
     takes_value = {o for p in params if isinstance(p, TyperOption) and not (p.is_flag or p.count) for o in p.opts}
+    help_options = {"-h", "--help"}
     skip = False
-    for arg in argv:
+    for i, arg in enumerate(argv):
         if skip:
             skip = False
         elif arg in takes_value:
             skip = True
+        elif arg in help_options:
+            return invoked_group(argv[i + 1 :], root), None
         elif not arg.startswith("-"):
-            return arg if arg in GROUPS else None
-    return None
+            if arg not in GROUPS:
+                return None, None
+            rest = argv[i + 1 : i + 2]
+            return arg, rest[0] if rest and not rest[0].startswith("-") else None
+    return None, None
 
 
 def _version(value: bool) -> None:
@@ -166,4 +196,7 @@ def main() -> None:
     # Shell completion (`empower <TAB>`, Typer's `_EMPOWER_COMPLETE` protocol) runs with no
     # arguments and needs every group's commands and choices.
     completing = any(k in os.environ for k in ("_EMPOWER_COMPLETE", "_TYPER_COMPLETE_ARGS"))
-    build_app("*" if completing else invoked_group(argv, root_app()))()
+    if completing:
+        build_app("*")()
+        return
+    build_app(*invoked_command(argv, root_app()))()

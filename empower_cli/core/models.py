@@ -26,9 +26,15 @@ STATUSES: tuple[str, ...] = (
 PENDING: tuple[str, ...] = ("pending_cosign", "pending_supervisor")
 REACTIONS: tuple[str, ...] = ("satisfied", "neutral", "dissatisfied")
 
+# Every class here has a docstring: Python 3.11's dataclass gives one without a docstring a
+# text made with inspect.signature(), which costs more than the rest of creating the class,
+# and every command creates these at start-up (tests/test_startup_imports.py checks).
+
 
 @dataclass(frozen=True)
 class Fact:
+    """A fact a case type asks for, with its type and, for numbers and money, its bounds."""
+
     name: str
     type: FactType
     ask: str
@@ -39,6 +45,8 @@ class Fact:
 
 @dataclass(frozen=True)
 class Rule:
+    """A limit on one fact: the standard limit and, unless hard, the bend limit an agent may grant."""
+
     id: str
     text: str
     fact: str
@@ -54,6 +62,8 @@ class Rule:
 
 @dataclass(frozen=True)
 class Action:
+    """A resolution an agent may propose; `always_discretionary` ones always draw on the budget."""
+
     id: str
     title: str
     always_discretionary: bool = False
@@ -62,6 +72,8 @@ class Action:
 
 @dataclass(frozen=True)
 class CaseType:
+    """A kind of customer problem: the facts to ask, the rules that apply, the actions allowed."""
+
     id: str
     title: str
     risk: Risk
@@ -75,6 +87,8 @@ class CaseType:
 
 @dataclass(frozen=True)
 class Role:
+    """What an agent's role may do: the most discretion per case, approving, importing."""
+
     name: str
     max_discretion: int
     can_approve: bool = False
@@ -87,6 +101,8 @@ class Role:
 
 @dataclass(frozen=True)
 class BudgetPolicy:
+    """The discretion budget per customer over a rolling window, larger for some segments."""
+
     per_customer: int
     window_days: int
     supervisor_may_exceed: bool = False
@@ -101,6 +117,8 @@ class BudgetPolicy:
 
 @dataclass(frozen=True)
 class CosignPolicy:
+    """Above which discretion a second agent must co-sign, and how long a hold lasts."""
+
     above: int
     hold_hours: int = 24
     objection_escalates: bool = True
@@ -108,6 +126,8 @@ class CosignPolicy:
 
 @dataclass(frozen=True)
 class Policy:
+    """The whole validated policy file, with the SHA-256 of its bytes and where it was read."""
+
     name: str
     version: str
     currency: str
@@ -174,6 +194,8 @@ class BudgetState:
 
 @dataclass(frozen=True)
 class RuleResult:
+    """How one rule judged the proposal: pass, bent or blocked."""
+
     id: str
     result: RuleResultKind
     text: str
@@ -185,6 +207,8 @@ class RuleResult:
 
 @dataclass(frozen=True)
 class Evaluation:
+    """What `evaluate()` decided: the status, each rule's result, the reasons and the budget."""
+
     status: Status
     in_policy: bool
     discretionary_amount: int

@@ -8,7 +8,6 @@ the offending key in the source text.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import re
 import stat
 import sys
@@ -16,6 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
+from empower_cli.core.digest import sha256_hex
 from empower_cli.core.errors import InvalidInput, InvalidPolicy, PolicyError
 from empower_cli.core.models import (
     FACT_TYPES,
@@ -113,7 +113,7 @@ def parse_policy(data: bytes, filename: str = "policies.toml") -> Policy:
             f"{filename}: {count} problem{'s' if count != 1 else ''} in the policy",
             tuple(problems.items),
         )
-    return _with_identity(policy, hashlib.sha256(data).hexdigest(), filename)
+    return _with_identity(policy, sha256_hex(data), filename)
 
 
 def _with_identity(policy: Policy, sha256: str, path: str) -> Policy:

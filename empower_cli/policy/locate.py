@@ -10,6 +10,7 @@ import bisect
 import json
 import re
 from collections.abc import Iterator
+from functools import cached_property
 
 Key = str | int
 KeyPath = tuple[Key, ...]
@@ -41,10 +42,23 @@ class Problems:
     def __init__(self, filename: str, text: str) -> None:
         self.filename = filename
         self.source = text
-        self.code = _blank_values(text)  # same offsets; value strings and comments blanked
-        self.line_starts = [0, *(i + 1 for i, c in enumerate(text) if c == "\n")]
-        self.headers = _headers(self.code, self.line_starts)
         self.found: list[tuple[int, int, str]] = []
+
+    # The scans below run only when a problem must be located: a valid policy, which every
+    # command parses from the database on each start, needs none of them.
+
+    @cached_property
+    def code(self) -> str:
+        """The source with the same offsets, value strings and comments blanked."""
+        return _blank_values(self.source)
+
+    @cached_property
+    def line_starts(self) -> list[int]:
+        return [0, *(i + 1 for i, c in enumerate(self.source) if c == "\n")]
+
+    @cached_property
+    def headers(self) -> list[tuple[int, KeyPath, int]]:
+        return _headers(self.code, self.line_starts)
 
     @property
     def items(self) -> list[str]:

@@ -50,6 +50,8 @@ class SegmentGrant:
 
 @dataclass(frozen=True)
 class Decision:
+    """A recorded case: its number, the validated proposal and its evaluation."""
+
     case_id: int
     proposal: Proposal
     evaluation: Evaluation

@@ -8,13 +8,13 @@ text: the `policies` table is a readable copy that `audit verify` checks against
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from empower_cli.core.digest import sha256_hex
 from empower_cli.core.errors import Conflict, InvalidPolicy, NotAllowed, PolicyError, StoreError
 from empower_cli.core.models import Policy
 from empower_cli.services.identity import Identity, os_account
@@ -68,7 +68,7 @@ class PolicySource:
     def __init__(self, path: Path, data: bytes) -> None:
         self.path = path
         self.data = data
-        self.sha256 = hashlib.sha256(data).hexdigest()
+        self.sha256 = sha256_hex(data)
         self._parsed: PolicyFile | None = None
 
     @classmethod
@@ -108,7 +108,7 @@ def read_applied(source: Store | ReadOnly, path: str) -> Applied | None:
         payload = json.loads(event["payload"])
         text: str = payload["text"]
         data = text.encode("utf-8")
-        intact = hashlib.sha256(data).hexdigest() == payload["policy_sha256"] and _chained(source, event, payload)
+        intact = sha256_hex(data) == payload["policy_sha256"] and _chained(source, event, payload)
     except (ValueError, KeyError, TypeError, AttributeError):
         intact = False
     if not intact:

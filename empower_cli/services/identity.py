@@ -23,6 +23,8 @@ def os_account() -> str:
 
 @dataclass(frozen=True)
 class Identity:
+    """Who acts: the recorded agent, the real OS account and the role."""
+
     agent: str  # who acts, as recorded (the claimed agent under identity override)
     os_user: str  # the real account
     role: Role

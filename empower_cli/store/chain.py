@@ -8,11 +8,13 @@ JSON, as the store keeps it, into the event's; tests/test_chain.py holds them by
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
+
+from empower_cli.core.digest import sha256_hex
 
 GENESIS = "0" * 64
 EVENT_FIELDS = ("seq", "at", "case_id", "kind", "actor", "os_user", "payload")
@@ -20,7 +22,6 @@ EVENT_FIELDS = ("seq", "at", "case_id", "kind", "actor", "os_user", "payload")
 # json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False), with the
 # encoder made once: json.dumps builds a new one on every call with these arguments.
 _canonical = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
-_sha256 = hashlib.sha256
 
 json_text = json.encoder.encode_basestring
 """A string's canonical JSON (as `canonical_json` writes a str), without the type dispatch."""
@@ -34,7 +35,7 @@ def canonical_json(value: Any) -> str:
 def event_hash(prev_hash: str, event: Mapping[str, Any]) -> str:
     """SHA-256 over the previous hash and the canonical JSON of the event (the reference)."""
     body = {k: event[k] for k in EVENT_FIELDS}
-    return _sha256((prev_hash + canonical_json(body)).encode("utf-8")).hexdigest()
+    return sha256_hex((prev_hash + canonical_json(body)).encode("utf-8"))
 
 
 @dataclass(frozen=True)
@@ -53,13 +54,14 @@ class EventFrame:
     their case, payload and number left open: hashing one of them joins text instead of
     encoding JSON (an import's events all share one frame)."""
 
-    __slots__ = ("head", "mid")
+    __slots__ = ("head", "mid", "sha256")
 
     def __init__(self, *, actor: Any, at: Any, kind: Any, os_user: Any) -> None:
         # The keys in canonical (sorted) order: actor, at, case_id, kind, os_user, payload, seq.
         # Any type (not just str): `audit verify` frames whatever a damaged log holds.
         self.head = '{"actor":' + canonical_json(actor) + ',"at":' + canonical_json(at) + ',"case_id":'
         self.mid = ',"kind":' + canonical_json(kind) + ',"os_user":' + canonical_json(os_user) + ',"payload":'
+        self.sha256 = _bulk_sha256()
 
     def hash(self, prev: str, seq: int, case_id: int | None, payload: str) -> str:
         """`event_hash(prev, event)` for this frame's event numbered `seq`, of case `case_id`,
@@ -67,7 +69,17 @@ class EventFrame:
         # An int is written as JSON writes it; anything else (None, or what a damaged log
         # holds) goes through the encoder, so that a match always proves the event.
         case = case_id if type(case_id) is int else canonical_json(case_id)
-        return _sha256(f'{prev}{self.head}{case}{self.mid}{payload},"seq":{seq}}}'.encode()).hexdigest()
+        return str(self.sha256(f'{prev}{self.head}{case}{self.mid}{payload},"seq":{seq}}}'.encode()).hexdigest())
+
+
+@cache
+def _bulk_sha256() -> Callable[[bytes], Any]:
+    """hashlib's SHA-256 (OpenSSL's: fastest per byte) for hashing many events; loaded when
+    the first frame is made, so that a command hashing one event never loads OpenSSL
+    (core.digest)."""
+    import hashlib
+
+    return hashlib.sha256
 
 
 def spliced_hash(prev: str, seq: int, at: str, case_id: int | None, kind: str, actor: str, os_user: str,
