@@ -12,6 +12,8 @@ their ratios and peak RSS.
 
     .venv/bin/python bench/import.py              # 1,000,000 rows, both shapes
     .venv/bin/python bench/import.py -n 200000 --repeat 3 --shape narrow   # medians of 3 rounds
+    git archive main | tar -x -C /tmp/base      # an earlier empower, timed in the same rounds:
+    .venv/bin/python bench/import.py -n 200000 --repeat 3 --baseline /tmp/base
 """
 
 from __future__ import annotations
@@ -126,13 +128,15 @@ def main() -> None:
         help="rounds, alternating which tool goes first; medians are reported (a shared machine)",
     )
     parser.add_argument("--shape", choices=(*SHAPES, "both"), default="both", help="which file shape (default both)")
+    parser.add_argument("--baseline", type=Path, help="the source tree of another empower to time in the same rounds "
+                        "(run as `python -m empower_cli` with PYTHONPATH set to it): before/after under one load")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--profile", action="store_true", help="also profile empower's import with cProfile")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="empower-bench-"))
     try:
         for shape in SHAPES if args.shape == "both" else (args.shape,):
-            run(work, args.n, repeat=max(1, args.repeat), profile=args.profile, shape=shape)
+            run(work, args.n, repeat=max(1, args.repeat), profile=args.profile, shape=shape, baseline=args.baseline)
     finally:
         if args.keep:
             print(f"kept {work}")
@@ -150,7 +154,7 @@ def importer_policy(path: Path) -> None:
     os.chmod(path, 0o644)
 
 
-def run(work: Path, n: int, *, repeat: int, profile: bool, shape: str) -> None:
+def run(work: Path, n: int, *, repeat: int, profile: bool, shape: str, baseline: Path | None = None) -> None:
     data = work / f"history-{shape}.csv"
     t0 = time.perf_counter()
     generate(data, n, shape=shape)
@@ -167,13 +171,18 @@ def run(work: Path, n: int, *, repeat: int, profile: bool, shape: str) -> None:
         ("empower import cases", work / "empower.db",
          [str(BIN / "empower"), "--json", "import", "cases", str(data)]),
     ]  # fmt: skip
+    if baseline is not None:
+        tools.append(("empower (baseline)", work / "empower.db",
+                      [sys.executable, "-m", "empower_cli", "--json", "import", "cases", str(data)]))  # fmt: skip
     runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _, _ in tools}
     loads = []
     for round_ in range(repeat):
         for name, db, cmd in tools if round_ % 2 == 0 else tools[::-1]:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(f"{db}{suffix}").unlink(missing_ok=True)
-            runs[name].append(measure(cmd, env))
+            Path(f"{data}.rejects.csv").unlink(missing_ok=True)
+            extra = {"PYTHONPATH": str(baseline.resolve())} if name == "empower (baseline)" and baseline else {}
+            runs[name].append(measure(cmd, {**env, **extra}, cwd=work))  # not the repository: `-m` reads the cwd first
         loads.append(os.getloadavg()[0])
     report(shape, n, runs, [name for name, _, _ in tools], loads)
     if profile:
@@ -188,13 +197,14 @@ def report(shape: str, n: int, runs: dict[str, list[tuple[float, float, float]]]
     for name in names:
         elapsed, rss, cpu = (median(r[k] for r in runs[name]) for k in range(3))
         print(f"{name:<28}{elapsed:>10.1f}{n / elapsed:>12,.0f}{cpu:>10.1f}{n / cpu:>12,.0f}{rss:>15.0f}")
-    peer, ours = runs[names[0]], runs[names[1]]
-    wall = [p[0] / o[0] for p, o in zip(peer, ours, strict=True)]
-    per_cpu = [p[2] / o[2] for p, o in zip(peer, ours, strict=True)]
-    print(f"{shape}: empower / sqlite-utils rows/s: median {median(wall):.2f}x "
-          f"(rounds {', '.join(f'{r:.2f}' for r in wall)}; target >= 2.0x); per CPU-second: median "
-          f"{median(per_cpu):.2f}x (rounds {', '.join(f'{r:.2f}' for r in per_cpu)}); load average after each round "
-          f"{', '.join(f'{x:.1f}' for x in loads)}")  # fmt: skip
+    for name in names[1:]:
+        peer, ours = runs[names[0]], runs[name]
+        wall = [p[0] / o[0] for p, o in zip(peer, ours, strict=True)]
+        per_cpu = [p[2] / o[2] for p, o in zip(peer, ours, strict=True)]
+        print(f"{shape}: {name} / sqlite-utils rows/s: median {median(wall):.2f}x "
+              f"(rounds {', '.join(f'{r:.2f}' for r in wall)}; target >= 2.0x); per CPU-second: median "
+              f"{median(per_cpu):.2f}x (rounds {', '.join(f'{r:.2f}' for r in per_cpu)})")  # fmt: skip
+    print(f"load average after each round: {', '.join(f'{x:.1f}' for x in loads)}")
 
 
 def median(values: Iterable[float]) -> float:
@@ -211,7 +221,7 @@ def profile_import(work: Path, data: Path, env: dict[str, str]) -> None:
     pstats.Stats(str(prof)).sort_stats("tottime").print_stats(20)
 
 
-def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+def measure(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, float, float]:
     """Wall seconds, peak RSS (MiB) and CPU seconds (user + system, worker processes
     included) of `cmd`, run under a small Python parent so the figures are its alone."""
     probe = (
@@ -223,7 +233,7 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
         "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
         "print(e, u.ru_maxrss / 1024, u.ru_utime + u.ru_stime)\n"
     )
-    done = subprocess.run([sys.executable, "-c", probe, *cmd], env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", probe, *cmd], env=env, capture_output=True, text=True, cwd=cwd)
     if done.returncode:
         sys.exit(f"{cmd[0]} failed: {done.stderr.strip()}")
     elapsed, rss, cpu = done.stdout.split()
