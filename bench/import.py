@@ -1,11 +1,19 @@
 """Benchmark `empower import cases` against `sqlite-utils insert DB cases FILE --csv`.
 
 Run by hand (not a test): generates N synthetic historical cases for the shipped policy's
-case types, times both tools on the same CSV file in one run, and prints a table with
-rows/s, their ratio and each run's peak RSS.
+case types in two shapes, times both tools on the same CSV file in one run, and prints for
+each shape the medians of wall time, CPU seconds (worker processes included), rows/s,
+their ratios and peak RSS.
 
-    .venv/bin/python bench/import.py              # 1,000,000 rows
-    .venv/bin/python bench/import.py -n 100000 --repeat 3   # best of 3 rounds each
+- wide: 20 columns (every case type's facts), justifications of 60-120 characters,
+  about 210 bytes a row;
+- narrow: 11 columns (one case type), justifications just over the policy's
+  min_justification_chars, about 120 bytes a row: per-row costs dominate.
+
+    .venv/bin/python bench/import.py              # 1,000,000 rows, both shapes
+    .venv/bin/python bench/import.py -n 200000 --repeat 3 --shape narrow   # medians of 3 rounds
+    git archive main | tar -x -C /tmp/base      # an earlier empower, timed in the same rounds:
+    .venv/bin/python bench/import.py -n 200000 --repeat 3 --baseline /tmp/base
 """
 
 from __future__ import annotations
@@ -16,10 +24,12 @@ import datetime as dt
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,8 +44,13 @@ HEADER = ("external_id", "customer_id", "agent", "opened_at", "case_type", "acti
           "fact.minutes_late", "fact.cause", "fact.nights", "fact.topic")  # fmt: skip
 
 
-def justification(rng: random.Random) -> str:
-    target = rng.randint(60, 120)
+NARROW_HEADER = ("external_id", "customer_id", "agent", "opened_at", "case_type", "action", "amount", "status",
+                 "justification", "fact.days_since_purchase", "fact.has_receipt")  # fmt: skip
+SHAPES = ("wide", "narrow")
+
+
+def justification(rng: random.Random, low: int = 60, high: int = 120) -> str:
+    target = rng.randint(low, high)
     words: list[str] = []
     while sum(len(w) + 1 for w in words) < target:
         words.append(rng.choice(WORDS))
@@ -73,14 +88,34 @@ def row(i: int, rng: random.Random, now: dt.datetime) -> list[str]:
     ]  # fmt: skip
 
 
-def generate(path: Path, n: int, seed: int = 7) -> None:
+def narrow_row(i: int, rng: random.Random, now: dt.datetime, min_chars: int) -> list[str]:
+    """A late return with its two facts and a short justification (every row is valid)."""
+    opened = now - dt.timedelta(seconds=rng.randint(3600, 3 * 365 * 86400))
+    status = rng.choices(("approved", "denied", "pending_cosign", "expired"), (85, 8, 4, 3))[0]
+    return [
+        f"LEG-{opened:%Y}-{i:08d}", f"C-{rng.randint(1, 250_000):06d}", rng.choice(AGENTS),
+        opened.strftime("%Y-%m-%dT%H:%M:%SZ"), "late_return", rng.choice(("refund", "exchange", "goodwill_credit")),
+        f"{rng.randint(500, 20_000) / 100:.2f}", status, justification(rng, min_chars, min_chars + 6),
+        str(rng.randint(0, 40)), rng.choice(("yes", "yes", "yes", "no")),
+    ]  # fmt: skip
+
+
+def min_justification_chars() -> int:
+    import tomllib
+
+    with (ROOT / "policies.toml").open("rb") as f:
+        return int(tomllib.load(f)["policy"]["min_justification_chars"])
+
+
+def generate(path: Path, n: int, seed: int = 7, shape: str = "wide") -> None:
     rng = random.Random(seed)
     now = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+    min_chars = min_justification_chars()
     with path.open("w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(HEADER)
+        writer.writerow(HEADER if shape == "wide" else NARROW_HEADER)
         for i in range(n):
-            writer.writerow(row(i, rng, now))
+            writer.writerow(row(i, rng, now) if shape == "wide" else narrow_row(i, rng, now, min_chars))
 
 
 def main() -> None:
@@ -90,14 +125,18 @@ def main() -> None:
         "--repeat",
         type=int,
         default=1,
-        help="rounds, alternating which tool goes first; the best of each is kept (a shared machine)",
+        help="rounds, alternating which tool goes first; medians are reported (a shared machine)",
     )
+    parser.add_argument("--shape", choices=(*SHAPES, "both"), default="both", help="which file shape (default both)")
+    parser.add_argument("--baseline", type=Path, help="the source tree of another empower to time in the same rounds "
+                        "(run as `python -m empower_cli` with PYTHONPATH set to it): before/after under one load")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--profile", action="store_true", help="also profile empower's import with cProfile")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="empower-bench-"))
     try:
-        run(work, args.n, repeat=max(1, args.repeat), profile=args.profile)
+        for shape in SHAPES if args.shape == "both" else (args.shape,):
+            run(work, args.n, repeat=max(1, args.repeat), profile=args.profile, shape=shape, baseline=args.baseline)
     finally:
         if args.keep:
             print(f"kept {work}")
@@ -115,11 +154,13 @@ def importer_policy(path: Path) -> None:
     os.chmod(path, 0o644)
 
 
-def run(work: Path, n: int, *, repeat: int, profile: bool) -> None:
-    data = work / "history.csv"
+def run(work: Path, n: int, *, repeat: int, profile: bool, shape: str, baseline: Path | None = None) -> None:
+    data = work / f"history-{shape}.csv"
     t0 = time.perf_counter()
-    generate(data, n)
-    print(f"generated {n:,} rows ({data.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.1f}s")
+    generate(data, n, shape=shape)
+    size = data.stat().st_size
+    print(f"\n== {shape}: generated {n:,} rows ({size / 2**20:.0f} MiB, {size / n:.0f} bytes a row) "
+          f"in {time.perf_counter() - t0:.1f}s")  # fmt: skip
     policy = work / "policies.toml"
     shutil.copy(ROOT / "policies.toml", policy)
     importer_policy(policy)
@@ -130,34 +171,57 @@ def run(work: Path, n: int, *, repeat: int, profile: bool) -> None:
         ("empower import cases", work / "empower.db",
          [str(BIN / "empower"), "--json", "import", "cases", str(data)]),
     ]  # fmt: skip
-    best: dict[str, tuple[float, float, float]] = {}
+    if baseline is not None:
+        tools.append(("empower (baseline)", work / "empower.db",
+                      [sys.executable, "-m", "empower_cli", "--json", "import", "cases", str(data)]))  # fmt: skip
+    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _, _ in tools}
+    loads = []
     for round_ in range(repeat):
         for name, db, cmd in tools if round_ % 2 == 0 else tools[::-1]:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(f"{db}{suffix}").unlink(missing_ok=True)
-            elapsed, rss, cpu = measure(cmd, env)
-            if name not in best or elapsed < best[name][0]:
-                best[name] = (elapsed, rss, cpu)
-    print()
-    print(f"{'tool':<28}{'seconds':>10}{'rows/s':>12}{'CPU s':>10}{'rows/CPU-s':>12}{'peak RSS MiB':>15}")
-    for name, _, _ in tools:
-        elapsed, rss, cpu = best[name]
-        print(f"{name:<28}{elapsed:>10.1f}{n / elapsed:>12,.0f}{cpu:>10.1f}{n / cpu:>12,.0f}{rss:>15.0f}")
-    peer, ours = best[tools[0][0]], best[tools[1][0]]
-    print(f"\nempower / sqlite-utils rows/s: {peer[0] / ours[0]:.2f}x (target >= 2.0x); "
-          f"per CPU-second: {peer[2] / ours[2]:.2f}x; empower peak RSS {ours[1]:.0f} MiB "
-          f"(target < 150 MiB at 1,000,000 rows); load average now {os.getloadavg()[0]:.1f}")  # fmt: skip
+            Path(f"{data}.rejects.csv").unlink(missing_ok=True)
+            extra = {"PYTHONPATH": str(baseline.resolve())} if name == "empower (baseline)" and baseline else {}
+            runs[name].append(measure(cmd, {**env, **extra}, cwd=work))  # not the repository: `-m` reads the cwd first
+        loads.append(os.getloadavg()[0])
+    report(shape, n, runs, [name for name, _, _ in tools], loads)
     if profile:
-        prof = work / "import.prof"
-        fresh = {**env, "EMPOWER_DB": str(work / "profiled.db")}
-        subprocess.run([sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "empower_cli", "--json",
-                        "import", "cases", str(data)], env=fresh, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-        import pstats
-
-        pstats.Stats(str(prof)).sort_stats("tottime").print_stats(20)
+        profile_import(work, data, env)
 
 
-def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+def report(shape: str, n: int, runs: dict[str, list[tuple[float, float, float]]], names: list[str],
+           loads: list[float]) -> None:  # fmt: skip
+    """Medians of each tool's rounds, and of the rounds' ratios (each round times both tools
+    back to back, so its ratio is the least disturbed by other work on the machine)."""
+    print(f"{'tool':<28}{'seconds':>10}{'rows/s':>12}{'CPU s':>10}{'rows/CPU-s':>12}{'peak RSS MiB':>15}")
+    for name in names:
+        elapsed, rss, cpu = (median(r[k] for r in runs[name]) for k in range(3))
+        print(f"{name:<28}{elapsed:>10.1f}{n / elapsed:>12,.0f}{cpu:>10.1f}{n / cpu:>12,.0f}{rss:>15.0f}")
+    for name in names[1:]:
+        peer, ours = runs[names[0]], runs[name]
+        wall = [p[0] / o[0] for p, o in zip(peer, ours, strict=True)]
+        per_cpu = [p[2] / o[2] for p, o in zip(peer, ours, strict=True)]
+        print(f"{shape}: {name} / sqlite-utils rows/s: median {median(wall):.2f}x "
+              f"(rounds {', '.join(f'{r:.2f}' for r in wall)}; target >= 2.0x); per CPU-second: median "
+              f"{median(per_cpu):.2f}x (rounds {', '.join(f'{r:.2f}' for r in per_cpu)})")  # fmt: skip
+    print(f"load average after each round: {', '.join(f'{x:.1f}' for x in loads)}")
+
+
+def median(values: Iterable[float]) -> float:
+    return statistics.median(list(values))
+
+
+def profile_import(work: Path, data: Path, env: dict[str, str]) -> None:
+    prof = work / "import.prof"
+    fresh = {**env, "EMPOWER_DB": str(work / "profiled.db")}
+    subprocess.run([sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "empower_cli", "--json",
+                    "import", "cases", str(data)], env=fresh, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    import pstats
+
+    pstats.Stats(str(prof)).sort_stats("tottime").print_stats(20)
+
+
+def measure(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, float, float]:
     """Wall seconds, peak RSS (MiB) and CPU seconds (user + system, worker processes
     included) of `cmd`, run under a small Python parent so the figures are its alone."""
     probe = (
@@ -169,7 +233,7 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
         "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
         "print(e, u.ru_maxrss / 1024, u.ru_utime + u.ru_stime)\n"
     )
-    done = subprocess.run([sys.executable, "-c", probe, *cmd], env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", probe, *cmd], env=env, capture_output=True, text=True, cwd=cwd)
     if done.returncode:
         sys.exit(f"{cmd[0]} failed: {done.stderr.strip()}")
     elapsed, rss, cpu = done.stdout.split()

@@ -53,6 +53,21 @@ def test_the_fast_hash_is_exact_for_whatever_a_damaged_log_holds(case_id: Any, a
     assert spliced_hash(GENESIS, 2, at, case_id, "opened", actor, "root", '{"a":1}') == expected
 
 
+@given(prev=digests, seq=st.integers(min_value=1, max_value=2**40), case_id=st.integers(min_value=1, max_value=2**40),
+       actor=text, payloads=st.lists(json_values, max_size=5))  # fmt: skip
+def test_a_chunk_chained_at_once_is_the_reference_chain(prev: str, seq: int, case_id: int, actor: str,
+                                                       payloads: list[Any]) -> None:  # fmt: skip
+    """EventFrame.chain (the import's chunk of events, one per case) hashes each event as the
+    reference does, each chained to the one before."""
+    at = "2026-11-20T12:00:00.000000Z"
+    frame = EventFrame(actor=actor, at=at, kind="imported", os_user="root")
+    expected, last = [], prev
+    for i, payload in enumerate(payloads):
+        last = reference(last, seq + i, at, case_id + i, "imported", actor, "root", payload)
+        expected.append(last)
+    assert frame.chain(prev, seq, case_id, [canonical_json(p) for p in payloads]) == expected
+
+
 def test_a_payload_stored_in_other_spelling_misses_the_fast_hash_only() -> None:
     at, payload = "2026-11-20T12:00:00.000000Z", {"b": [1, 2], "a": "x"}
     expected = reference(GENESIS, 1, at, 1, "opened", "alice", "root", payload)

@@ -28,6 +28,9 @@ def test_live_imported_and_migrated_cases_derive_the_same_rows(cli: CliFn, tmp_p
         derived = sorted(conn.execute(schema._PRECEDENT_BACKFILL.format(where="")))
         assert stored == derived
         assert len(stored) == 34
+        # The import's statement (a signature per distinct rules text) and the migration's agree.
+        by_rules = sorted(conn.execute(schema._PRECEDENTS_BY_RULES, {"last": 0}))
+        assert by_rules == derived
         texts = [r[1:] for r in conn.execute("SELECT * FROM case_texts ORDER BY case_id")]
         again = list(conn.execute(schema._JUSTIFICATION.format(c="c", tail="FROM cases c WHERE c.justification != ''"
                                                                           " ORDER BY c.id")))  # fmt: skip

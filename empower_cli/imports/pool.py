@@ -65,28 +65,42 @@ def check_one(validator: RowValidator, rec: Record) -> Outcome:
 
 
 def checked(records: Iterable[Record], *, policy: Policy, now: dt.datetime, workers: int,
-            layout: Layout | None = None) -> Generator[Outcome, None, None]:  # fmt: skip
-    """Every record's outcome, in file order; on `workers` processes when > 0 (`layout`:
-    the CSV reader's, given to the workers once rather than with every record)."""
+            layout: Layout | None = None) -> Generator[list[Outcome], None, None]:  # fmt: skip
+    """Every record's outcome, in file order, a batch (a list) at a time; on `workers`
+    processes when > 0 (`layout`: the CSV reader's, given to the workers once rather than
+    with every record). Batches, not rows: the importer's process, the one that also
+    writes, then pays its per-row Python only where it cannot be avoided."""
     if workers <= 0:
         validator = RowValidator(policy, now=now)
+        batch: list[Outcome] = []
         for rec in records:
-            yield check_one(validator, rec)
+            batch.append(check_one(validator, rec))
+            if len(batch) >= BATCH_ROWS:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
         return
     yield from _Pool(policy, now, workers, layout).run(records)
 
 
-Wire = tuple[int, str, dict[str, Any], dict[str, str], Union[str, None], Union[list[str], None]]  # noqa: UP007
+# A CSV record's cells, or (JSON Lines, or a record with a problem) its fields, facts and
+# problem: plain tuples pickle far faster than dataclass instances, and empty dicts and Nones
+# sent for nothing still cost a pickle opcode each way and an object built on arrival.
+Wire = Union[tuple[int, str, list[str]], tuple[int, str, dict[str, Any], dict[str, str], Union[str, None]]]  # noqa: UP007
 
 
 def _batches(records: Iterable[Record]) -> Iterator[list[Wire]]:
-    """Records as plain tuples: they pickle far faster than dataclass instances."""
     batch: list[Wire] = []
+    append = batch.append
     for rec in records:
-        batch.append((rec.line, rec.raw, rec.fields, rec.facts, rec.problem, rec.cells))
+        cells = rec.cells
+        append((rec.line, rec.raw, cells) if cells is not None and rec.problem is None else
+               (rec.line, rec.raw, rec.fields, rec.facts, rec.problem))  # fmt: skip
         if len(batch) >= BATCH_ROWS:
             yield batch
             batch = []
+            append = batch.append
     if batch:
         yield batch
 
@@ -149,8 +163,10 @@ def _sigint_blocked() -> Iterator[None]:
 
 
 def _record(wire: Wire, layout: Layout | None) -> Record:
-    line, raw, fields, facts, problem, cells = wire
-    return Record(line, raw, fields, facts, problem, cells, layout)
+    if len(wire) == 3:
+        return Record(wire[0], wire[1], cells=wire[2], layout=layout)
+    line, raw, fields, facts, problem = wire
+    return Record(line, raw, fields, facts, problem)
 
 
 class _Pool:
@@ -172,7 +188,7 @@ class _Pool:
             raise
         self.in_flight_limit = 3 * workers  # bounds memory: at most this many batches out
 
-    def run(self, records: Iterable[Record]) -> Iterator[Outcome]:
+    def run(self, records: Iterable[Record]) -> Iterator[list[Outcome]]:
         waiting: dict[int, list[Outcome]] = {}
         sent = received = 0
         try:
@@ -180,10 +196,10 @@ class _Pool:
                 self.tasks.put((sent, batch))
                 sent += 1
                 while sent - received >= self.in_flight_limit:
-                    yield from self._next(waiting, received)
+                    yield self._next(waiting, received)
                     received += 1
             while received < sent:
-                yield from self._next(waiting, received)
+                yield self._next(waiting, received)
                 received += 1
         finally:
             self._stop(drained=received == sent)

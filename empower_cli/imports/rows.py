@@ -31,8 +31,9 @@ def _json_or_null(text: str | None) -> str:
     return "null" if text is None else json_text(text)
 
 
-_EXTERNAL_ID = ImportedCase._fields.index("external_id")
-_CONTENT_HASH = ImportedCase._fields.index("content_hash")
+# Where Prepared.case holds them (the importer reads them row by row, without the properties).
+EXTERNAL_ID_AT = ImportedCase._fields.index("external_id")
+CONTENT_HASH_AT = ImportedCase._fields.index("content_hash")
 
 
 class Prepared(NamedTuple):
@@ -50,12 +51,12 @@ class Prepared(NamedTuple):
 
     @property
     def external_id(self) -> str:
-        value: str = self.case[_EXTERNAL_ID]
+        value: str = self.case[EXTERNAL_ID_AT]
         return value
 
     @property
     def content_hash(self) -> str:
-        value: str = self.case[_CONTENT_HASH]
+        value: str = self.case[CONTENT_HASH_AT]
         return value
 
     def columns(self) -> ImportedCase:

@@ -81,6 +81,20 @@ def _bulk_sha256() -> Callable[[bytes], Any]:
 
     return hashlib.sha256
 
+    def chain(self, prev: str, seq: int, case_id: int, payloads: list[str]) -> list[str]:
+        """The hashes of events numbered from `seq`, of cases numbered from `case_id` (one
+        event each), with these payloads, each chained to the one before from `prev`: as
+        many `hash` calls, without a call per event (an import's whole chunk)."""
+        head, mid = self.head, self.mid
+        digests: list[str] = []
+        append = digests.append
+        for payload in payloads:
+            prev = _sha256(f'{prev}{head}{case_id}{mid}{payload},"seq":{seq}}}'.encode()).hexdigest()
+            append(prev)
+            seq += 1
+            case_id += 1
+        return digests
+
 
 def spliced_hash(prev: str, seq: int, at: str, case_id: int | None, kind: str, actor: str, os_user: str,
                  payload: str) -> str:  # fmt: skip
