@@ -71,6 +71,20 @@ class EventFrame:
         case = case_id if type(case_id) is int else canonical_json(case_id)
         return str(self.sha256(f'{prev}{self.head}{case}{self.mid}{payload},"seq":{seq}}}'.encode()).hexdigest())
 
+    def chain(self, prev: str, seq: int, case_id: int, payloads: list[str]) -> list[str]:
+        """The hashes of events numbered from `seq`, of cases numbered from `case_id` (one
+        event each), with these payloads, each chained to the one before from `prev`: as
+        many `hash` calls, without a call per event (an import's whole chunk)."""
+        head, mid, sha256 = self.head, self.mid, self.sha256
+        digests: list[str] = []
+        append = digests.append
+        for payload in payloads:
+            prev = sha256(f'{prev}{head}{case_id}{mid}{payload},"seq":{seq}}}'.encode()).hexdigest()
+            append(prev)
+            seq += 1
+            case_id += 1
+        return digests
+
 
 @cache
 def _bulk_sha256() -> Callable[[bytes], Any]:
@@ -80,20 +94,6 @@ def _bulk_sha256() -> Callable[[bytes], Any]:
     import hashlib
 
     return hashlib.sha256
-
-    def chain(self, prev: str, seq: int, case_id: int, payloads: list[str]) -> list[str]:
-        """The hashes of events numbered from `seq`, of cases numbered from `case_id` (one
-        event each), with these payloads, each chained to the one before from `prev`: as
-        many `hash` calls, without a call per event (an import's whole chunk)."""
-        head, mid = self.head, self.mid
-        digests: list[str] = []
-        append = digests.append
-        for payload in payloads:
-            prev = _sha256(f'{prev}{head}{case_id}{mid}{payload},"seq":{seq}}}'.encode()).hexdigest()
-            append(prev)
-            seq += 1
-            case_id += 1
-        return digests
 
 
 def spliced_hash(prev: str, seq: int, at: str, case_id: int | None, kind: str, actor: str, os_user: str,
