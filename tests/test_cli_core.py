@@ -252,6 +252,33 @@ def test_init_writes_a_private_policy_and_creates_the_database(tmp_path: Path) -
     assert as_json(again)["applied"]["number"] == 1
 
 
+def test_init_with_a_database_elsewhere_names_it_in_the_next_step(tmp_path: Path) -> None:
+    """Found in review: `--db X init shop` said `cd shop && empower case new`, which, followed,
+    records into shop/data/empower.db, a second database. The step now names X, and
+    following it records into X."""
+    import shlex
+    import subprocess
+    import sys
+
+    db = tmp_path / "elsewhere.db"
+    r = run("--db", str(db), "init", "shop", cwd=tmp_path)
+    assert r.exit_code == 0, r.output
+    step = r.stdout.splitlines()[-1]
+    assert step == f"next: cd shop && empower --db {db} case new"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMPOWER_")}
+    args = shlex.split(step.removeprefix("next: cd shop && empower "))
+    done = subprocess.run([sys.executable, "-m", "empower_cli", *args, "--customer", "C-1", "--type", "late_return",
+                           "--fact", "days_since_purchase=3", "--fact", "has_receipt=yes", "--action", "refund",
+                           "--amount", "5.00", "--json"], cwd=tmp_path / "shop", env=env, capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM cases").fetchone() == (1,)
+    assert not (tmp_path / "shop" / "data").exists()  # no second database
+    with_env = run("init", "shop", cwd=tmp_path, env={"EMPOWER_DB": str(db)})
+    assert with_env.stdout.splitlines()[-1] == "next: cd shop && empower case new"  # the shell keeps EMPOWER_DB
+
+
 def test_init_refuses_to_keep_an_unsafe_existing_policy(tmp_path: Path) -> None:
     path = write_policy(tmp_path)
     os.chmod(path, 0o666)

@@ -206,3 +206,67 @@ def test_a_narrow_terminal_shows_each_row_as_a_record_and_drops_no_column(termin
     wide = on_a_terminal(["case", "list"], terminal_env, 120, tmp_path)
     assert wide.splitlines()[0].split() == ["id", "opened", "customer", "agent", "type", "action", "discretion",
                                             "status"]  # where it fits, still one table  # fmt: skip
+
+
+# -- every width, in-process (rich lays out what the terminal shows) ----------------------------
+
+CASE = {"id": 7, "opened_at": "2026-11-29T21:14:00.000000Z", "customer_id": "customer number one with words",
+        "agent": "alice-the-agent-longname", "case_type": "late_return", "action": "store_credit_long_action",
+        "discretionary_amount": 123456, "effective_status": "pending_supervisor", "amount": 123456,
+        "objections": 1}  # fmt: skip
+
+
+def rendered(renderable: object, width: int) -> str:
+    from rich.console import Console
+
+    out = io.StringIO()
+    Console(width=width, file=out, no_color=True, highlight=False, soft_wrap=False, emoji=False).print(renderable)
+    assert all(len(line) <= width for line in out.getvalue().splitlines()), out.getvalue()
+    return out.getvalue()
+
+
+def whole(text: str) -> str:
+    return re.sub(r"\s+", "", text)  # a value folded onto the next line reads whole again
+
+
+@pytest.mark.parametrize("width", range(32, 131, 3))  # below ~30 a record folds its longest values
+def test_no_list_cuts_a_value_at_any_width(width: int) -> None:
+    """Found in review: at 70-79 columns the table was kept and rich, short of room, cropped
+    its last column (`approv`, a time left `1d 23h 5`). Now every width shows each id, date,
+    amount, status and time left whole on one line, and no column is dropped (text columns
+    may wrap: their start is on screen)."""
+    from empower_cli.render.reports import table
+    from empower_cli.render.terminal import cases_table, queue_table
+    from empower_cli.services.workflow import QueueItem
+
+    listed = rendered(cases_table([CASE], digits=2), width)
+    for value in ("2026-11-29 21:14", "1234.56", "pending_supervisor", "custo", "alice", "late_", "store"):
+        assert value in listed, (width, value, listed)
+    item = QueueItem(case=CASE, waiting_for="supervisor", rules_bent=("return-window",), rules_blocked=(),
+                     age="3d 4h", time_left="1d 23h 59m")  # fmt: skip
+    queue = rendered(queue_table([item], agent="carol", role="supervisor", digits=2), width)
+    assert all(v in queue for v in ("1d 23h 59m", "3d 4h", "1234.56", "retur", "alice")), (width, queue)
+    agent = {"agent": "alice-the-agent-longname", "cases": 1234, "discretion_rate": 0.5, "spent": "98765.43",
+             "mean_amount": "80.03", "escalations": 12, "objections_received": 3, "spend_share": 0.25,
+             "flags": [{"code": "lenient", "text": "lenient: discretion rate 50% vs peers' median 20%"}]}  # fmt: skip
+    report = rendered(table("agents", [agent], currency="USD", period="all"), width)
+    assert all(v in report for v in ("alice", "1,234", "98,765.43", "80.03", "25%")), (width, report)
+
+
+def test_a_table_exactly_as_wide_as_the_terminal_stays_a_table() -> None:
+    """Found in review: a padding counted beyond the last column turned a table that fits
+    exactly into records."""
+    from empower_cli.render.terminal import cases_table
+
+    row = {**CASE, "customer_id": "C1", "agent": "bo", "case_type": "t", "action": "a", "effective_status": "approved"}
+    natural = max(len(line.rstrip()) for line in rendered(cases_table([row], digits=2), 200).splitlines())
+    assert rendered(cases_table([row], digits=2), natural).split()[:3] == ["id", "opened", "customer"]
+    assert rendered(cases_table([row], digits=2), natural - 1).split()[:2] == ["id", "7"]  # a record
+
+
+@pytest.mark.parametrize("columns", [66, 71, 74, 77, 79])
+def test_on_a_real_terminal_below_80_columns_no_status_is_cut(terminal_env: dict[str, str], tmp_path: Path,
+                                                               columns: int) -> None:  # fmt: skip
+    listed = whole(on_a_terminal(["case", "list"], terminal_env, columns, tmp_path))
+    for row in as_rows(terminal_env):
+        assert row["status"] in listed, (columns, listed)

@@ -174,13 +174,21 @@ def init(
               "(docs/postgres.md)")  # fmt: skip
     if done.indexes_rebuilt:
         print(f"rebuilt {done.indexes_rebuilt} report indexes left unbuilt by an interrupted import")
-    if directory.resolve() != Path.cwd().resolve():
-        import shlex
+    print("next: " + next_step(directory, settings(ctx).db, done.db))
 
-        # the commands find policies.toml in the current folder or above: say where to run them
-        print(f"next: cd {shlex.quote(str(directory))} && empower case new")
-    else:
-        print("next: empower case new")
+
+def next_step(directory: Path, db_option: str | None, db: str) -> str:
+    """What to run after `init`: the commands find policies.toml in the current folder or
+    above, so `cd DIR` first when DIR is elsewhere, and `--db` when the database is not the
+    one they would find beside it (given by --db, not by EMPOWER_DB, which the shell keeps)."""
+    import shlex
+
+    command = "empower case new"
+    if db_option is not None and os.environ.get("EMPOWER_DB") != db_option:
+        command = f"empower --db {shlex.quote(db)} case new"
+    if directory.resolve() != Path.cwd().resolve():
+        return f"cd {shlex.quote(str(directory))} && {command}"
+    return command
 
 
 def main() -> None:

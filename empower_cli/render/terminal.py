@@ -250,33 +250,66 @@ def add_columns(table: Table, columns: Sequence[str]) -> None:
                          min_width=len(name) if how == "w" else None)  # a header is not folded mid-word
 
 
+WRAP_AT_LEAST = 10  # a text column keeps this many characters (or its widest value) before rows become records
+
+
 class Fitted:
     """A list table where the terminal has room for its whole values; in a narrower terminal
     the same rows as records, one `label  value` line per column (as `psql \\x` does), so no
     column is dropped and no id, date, amount or time left is cut at any width.
 
-    Room means every column that does not wrap (`no_wrap`: ids, dates, amounts) at its widest
-    value, and every text column at its header's width (text may wrap), with the padding."""
+    Room means every column that does not wrap (`no_wrap`: ids, dates, amounts, time left)
+    at its widest value, and every text column at WRAP_AT_LEAST characters (its header at
+    least; less when its widest value is shorter), with the padding and rules. The text
+    columns then share what is left, each up to its widest value: the widths are set here,
+    because rich, short of room, would take it from every column and crop the last one."""
 
     def __init__(self, table: Table) -> None:
         self.table = table
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[RenderableType]:
-        if self.needs(console, options) <= options.max_width:
-            yield self.table
+        widths = self.widths(console, options)
+        if widths is None:
+            yield from self.records()
             return
-        yield from self.records()
+        for column, width in zip(self.table.columns, widths, strict=True):
+            column.width = width
+        yield self.table
 
-    def needs(self, console: Console, options: ConsoleOptions) -> int:
+    def widths(self, console: Console, options: ConsoleOptions) -> list[int | None] | None:
+        """Each column's width (all None: the table fits as it is), or None when it cannot fit."""
         from rich.measure import Measurement
 
+        def widest(*cells: RenderableType) -> int:
+            return max(Measurement.get(console, options, cell).maximum for cell in cells)
+
+        columns = self.table.columns
+        natural = [widest(c.header, *c.cells) for c in columns]
+        room = options.max_width - self.frame()
+        if sum(natural) <= room:
+            return [None] * len(columns)
+        least = [n if c.no_wrap else min(n, max(WRAP_AT_LEAST, c.min_width or 0, widest(c.header)))
+                 for c, n in zip(columns, natural, strict=True)]  # fmt: skip
+        if sum(least) > room:
+            return None
+        widths = list(least)
+        text = [i for i, c in enumerate(columns) if not c.no_wrap]
+        for _ in range(room - sum(least)):  # one character at a time to the text column short of the most
+            i = max(text, key=lambda k: natural[k] - widths[k])
+            if widths[i] >= natural[i]:
+                break
+            widths[i] += 1
+        return list(widths)
+
+    def frame(self) -> int:
+        """The table's width beside its cells: padding (none outside the edge columns when
+        `pad_edge` is off) and the box's rules between columns and at its edges."""
         t = self.table
-        widths = [max((Measurement.get(console, options, cell).maximum for cell in (c.header, *c.cells)), default=0)
-                  if c.no_wrap else max(c.min_width or 0, Measurement.get(console, options, c.header).maximum)
-                  for c in t.columns]  # fmt: skip
-        padding = (t.padding[1] + t.padding[3]) * len(widths)
-        rules = (len(widths) - 1 + (2 if t.show_edge else 0)) if t.box is not None else 0
-        return sum(widths) + padding + rules
+        n = len(t.columns)
+        _, right, _, left = t.padding
+        edge = 0 if t.pad_edge else left + right
+        rules = (n - 1 + (2 if t.show_edge else 0)) if t.box is not None else 0
+        return (left + right) * n - edge + rules
 
     def records(self) -> Iterator[RenderableType]:
         from rich.table import Table

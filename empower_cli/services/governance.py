@@ -124,15 +124,18 @@ def read_applied(source: Store | ReadOnly, path: str) -> Applied | None:
 
 def deciding_policy(store: Store, sha256: str | None, governing: Policy) -> Policy:
     """The applied policy a case was decided under (by its SHA-256), for reading the case as
-    that policy typed it; the governing policy when it is that one or no longer on record."""
+    that policy typed it; the governing policy when it is that one, or when no intact copy
+    is on record (the `policies` table is a readable copy: its text must hash to SHA256)."""
     if sha256 is None or sha256 == governing.sha256:
         return governing
+    from empower_cli.core.digest import sha256_hex
     from empower_cli.policy.load import parse_policy
 
     for row in store.policy_rows():
-        if row["sha256"] == sha256:
+        data = row["text"].encode("utf-8")
+        if row["sha256"] == sha256 and sha256_hex(data) == sha256:
             try:
-                return parse_policy(row["text"].encode("utf-8"), f"applied policy #{row['number']}")
+                return parse_policy(data, f"applied policy #{row['number']}")
             except InvalidPolicy:
                 break
     return governing
